@@ -1,0 +1,139 @@
+import type { Readable } from 'node:stream';
+import type { DeliveryConfig } from '../domain/index.js';
+
+/**
+ * Ports: what the pipeline, ingest and API need from storage. Adapters live in
+ * `local/` (filesystem + SQLite) and `aws/` (S3, SQS, DynamoDB).
+ */
+
+/** What a listing or a read says about an object. */
+export interface ObjectInfo {
+  readonly key: string;
+  readonly size: number;
+  readonly lastModifiedMs: number;
+}
+
+/** The central object store. */
+export interface ObjectStore {
+  /**
+   * Writes an object durably (on disk, fsynced) and returns only then; overwrites.
+   * @throws StoreFullError (local) when the disk budget would be exceeded
+   */
+  put(
+    key: string,
+    body: Uint8Array,
+    options?: { contentType?: string; contentEncoding?: string },
+  ): Promise<void>;
+  /**
+   * Opens an object as a stream.
+   * @throws ObjectNotFoundError when the key does not exist
+   */
+  get(key: string): Promise<{ body: Readable; info: ObjectInfo }>;
+  /** The object's info, or undefined when it does not exist. */
+  head(key: string): Promise<ObjectInfo | undefined>;
+  /** Every object under a prefix, in key order, paginated underneath. */
+  list(options?: { prefix?: string }): AsyncIterable<ObjectInfo>;
+}
+
+/** A message received from the queue. */
+export interface QueueMessage {
+  readonly id: string;
+  /** Pass back to `delete`/`changeVisibility`; valid for this receive only. */
+  readonly receiptHandle: string;
+  readonly body: string;
+  /** How many times the message has been received, this time included. */
+  readonly receiveCount: number;
+}
+
+/** The notification queue (SQS semantics: at-least-once, visibility timeout, delay). */
+export interface NotificationQueue {
+  /** Enqueues durably; `delayMs` hides the message for that long (SQS caps at 900 s). */
+  send(body: string, options?: { delayMs?: number }): Promise<void>;
+  /**
+   * Receives up to `maxMessages` (≤ 10) visible messages, waiting up to `waitMs` for the first.
+   * Received messages stay invisible for `visibilityTimeoutMs` unless deleted.
+   */
+  receive(options: {
+    maxMessages: number;
+    waitMs: number;
+    visibilityTimeoutMs?: number;
+    signal?: AbortSignal;
+  }): Promise<QueueMessage[]>;
+  /** Acknowledges a message: it is gone for good. */
+  delete(receiptHandle: string): Promise<void>;
+  /** Changes how long a received message stays invisible (0 = visible again now). */
+  changeVisibility(receiptHandle: string, visibilityTimeoutMs: number): Promise<void>;
+  /** Approximate depth, for metrics and status. */
+  stats(): Promise<QueueStats>;
+}
+
+export interface QueueStats {
+  readonly visible: number;
+  readonly inFlight: number;
+  readonly delayed: number;
+  /** Messages moved to the queue's own dead-letter backstop after too many receives. */
+  readonly deadLettered: number;
+}
+
+/** Where tenants' delivery configs live. Rows are returned as stored (read leniently). */
+export interface DeliveryConfigStore {
+  /** Every row of a tenant, the settings row included. */
+  listTenant(tenantId: string): Promise<Record<string, unknown>[]>;
+  get(tenantId: string, type: string): Promise<Record<string, unknown> | undefined>;
+  /** Creates the row; returns false (and changes nothing) when it already exists. */
+  create(config: DeliveryConfig): Promise<boolean>;
+  /** Creates or replaces the row. */
+  put(config: DeliveryConfig): Promise<void>;
+  /** Returns false when there was no such row. */
+  delete(tenantId: string, type: string): Promise<boolean>;
+  /** Every row, in (tenant_id, type) order, a page at a time; `cursor` is opaque. */
+  listAll(options: { limit: number; cursor?: string }): Promise<{
+    rows: Record<string, unknown>[];
+    nextCursor?: string;
+  }>;
+}
+
+/** Progress of one destination on one object. */
+export interface Checkpoint {
+  /** Offset of the last record the destination accepted; -1 when none yet. */
+  readonly offset: number;
+  /** Every record of the object is final for this destination. */
+  readonly done: boolean;
+}
+
+/** Progress per (object, destination), so a retry resumes after the last accepted record. */
+export interface CheckpointStore {
+  /** Checkpoints of the given destinations on one object; absent ones are missing from the map. */
+  getMany(objectKey: string, destinationIds: readonly string[]): Promise<Map<string, Checkpoint>>;
+  /** Saves progress; never moves a checkpoint backwards (a lower offset is ignored). */
+  save(objectKey: string, destinationId: string, checkpoint: Checkpoint): Promise<void>;
+}
+
+/** A unit of work that was refused for good, with the reason. */
+export interface DeadLetter {
+  readonly id: string;
+  readonly tenantId: string;
+  /** The config `type`, or `*` when the whole object was refused before routing. */
+  readonly destination: string;
+  readonly objectKey: string;
+  /** Short stable reason: `invalid_object_key`, `corrupt_object`, `retries_exhausted`, … */
+  readonly reason: string;
+  /** A sentence with the details. */
+  readonly message: string;
+  readonly attempts: number;
+  /** Offset of the last record the destination had accepted (-1 for none). */
+  readonly offset: number;
+  readonly createdAtMs: number;
+  readonly redrivenAtMs?: number;
+}
+
+export type NewDeadLetter = Omit<DeadLetter, 'id' | 'createdAtMs' | 'redrivenAtMs'>;
+
+/** Dead letters with reasons; redrive puts the work back on the queue. */
+export interface DeadLetterStore {
+  add(entry: NewDeadLetter): Promise<DeadLetter>;
+  /** Newest first. */
+  list(filter?: { tenantId?: string; includeRedriven?: boolean; limit?: number }): Promise<DeadLetter[]>;
+  get(id: string): Promise<DeadLetter | undefined>;
+  markRedriven(id: string, atMs: number): Promise<void>;
+}
