@@ -107,17 +107,17 @@ export function destinationId(config: Pick<DeliveryConfig, 'tenant_id' | 'type'>
   return `${config.tenant_id}/${config.type}`;
 }
 
-const schemaCache = new Map<string, TObject>();
+const schemaCache = new WeakMap<KindSpec, TObject>();
 
 /** The full schema of a kind's config: common fields plus the kind's, no other keys. */
 export function configSchemaFor(spec: KindSpec): TObject {
-  let schema = schemaCache.get(spec.kind);
+  let schema = schemaCache.get(spec);
   if (!schema) {
     schema = Type.Object(
       { ...commonConfigProperties, ...spec.properties },
       { additionalProperties: false, description: `Delivery config of kind '${spec.kind}'.` },
     );
-    schemaCache.set(spec.kind, schema);
+    schemaCache.set(spec, schema);
   }
   return schema;
 }
@@ -240,7 +240,7 @@ export function readDeliveryConfig(row: Record<string, unknown>, lookup: KindLoo
   const known = configSchemaFor(spec).properties;
   const cleaned: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(row)) {
-    if (key in known) cleaned[key] = value;
+    if (Object.hasOwn(known, key)) cleaned[key] = value;
     else warnings.push(`Ignored unknown field '${key}'.`);
   }
   if (Array.isArray(cleaned['groups'])) {

@@ -15,6 +15,7 @@ export const ErrorCode = {
   ABORTED: 'RTR_ERR_ABORTED',
   UNKNOWN_KIND: 'RTR_ERR_UNKNOWN_KIND',
   STORE_FULL: 'RTR_ERR_STORE_FULL',
+  INVALID_CURSOR: 'RTR_ERR_INVALID_CURSOR',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 

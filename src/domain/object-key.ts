@@ -113,5 +113,6 @@ export function parseKeyTimestamp(fileName: string): number | undefined {
   const m = KEY_TIMESTAMP.exec(fileName);
   if (!m) return undefined;
   const ms = Date.UTC(+m[1]!, +m[2]! - 1, +m[3]!, +m[4]!, +m[5]!, +m[6]!);
-  return Number.isNaN(ms) ? undefined : ms;
+  // Date.UTC rolls impossible dates over (month 13 → January); such names are not timestamps.
+  return Number.isNaN(ms) || formatKeyTimestamp(ms) !== m[0] ? undefined : ms;
 }

@@ -33,7 +33,12 @@ export const LineSkipReason = {
 export type LineSkipReason = (typeof LineSkipReason)[keyof typeof LineSkipReason];
 
 export type ParsedLine =
-  | { readonly ok: true; readonly events: ReadonlyArray<{ event: Record<string, unknown>; json: string }> }
+  | {
+      readonly ok: true;
+      readonly events: ReadonlyArray<{ event: Record<string, unknown>; json: string }>;
+      /** Elements of an array line that were not objects. */
+      readonly skipped: number;
+    }
   | { readonly ok: false; readonly reason: LineSkipReason; readonly skipped: number };
 
 function isPlainObject(value: unknown): value is Record<string, unknown> {
@@ -54,11 +59,11 @@ export function parseNdjsonLine(line: string): ParsedLine {
   } catch {
     return { ok: false, reason: LineSkipReason.INVALID_JSON, skipped: 1 };
   }
-  if (isPlainObject(value)) return { ok: true, events: [{ event: value, json: line.trim() }] };
+  if (isPlainObject(value)) return { ok: true, events: [{ event: value, json: line.trim() }], skipped: 0 };
   if (Array.isArray(value)) {
     const events = value.filter(isPlainObject).map((event) => ({ event, json: JSON.stringify(event) }));
     if (events.length === 0) return { ok: false, reason: LineSkipReason.NOT_AN_OBJECT, skipped: 1 };
-    return { ok: true, events };
+    return { ok: true, events, skipped: value.length - events.length };
   }
   return { ok: false, reason: LineSkipReason.NOT_AN_OBJECT, skipped: 1 };
 }

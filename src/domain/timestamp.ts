@@ -4,6 +4,10 @@
 
 /** Numbers at or below this are epoch seconds; above, epoch milliseconds. */
 export const EPOCH_SECONDS_MAX = 1e12;
+/** The largest time a JavaScript Date can hold (year 275760); beyond it `toISOString` throws. */
+const DATE_MS_MAX = 8.64e15;
+
+const DECIMAL = /^\d+(\.\d+)?$/;
 
 // RFC 3339: date, 'T' or space, time, optional fraction (any digits), then Z or an offset.
 const RFC3339 =
@@ -25,7 +29,10 @@ export function parseRfc3339Ms(value: string): number | undefined {
   const second = Number(s);
   if (month < 1 || month > 12 || day < 1 || day > 31 || hour > 23 || minute > 59 || second > 60)
     return undefined;
-  let ms = Date.UTC(Number(y), month - 1, day, hour, minute, Math.min(second, 59));
+  const date = new Date(Date.UTC(2000, month - 1, day, hour, minute, Math.min(second, 59)));
+  // Date.UTC maps years 0-99 to 19xx; set the full year explicitly.
+  date.setUTCFullYear(Number(y), month - 1, day);
+  let ms = date.getTime();
   if (new Date(ms).getUTCDate() !== day) return undefined; // 2024-02-30 and the like
   if (frac) ms += Number(frac.slice(0, 3).padEnd(3, '0'));
   if (!z) {
@@ -46,13 +53,14 @@ export function parseRfc3339Ms(value: string): number | undefined {
 export function toEpochMs(value: unknown, fallbackMs: number): number {
   if (typeof value === 'number') {
     if (!Number.isFinite(value) || value < 0) return fallbackMs;
-    return value <= EPOCH_SECONDS_MAX ? Math.round(value * 1000) : Math.round(value);
+    const ms = value <= EPOCH_SECONDS_MAX ? Math.round(value * 1000) : Math.round(value);
+    return ms <= DATE_MS_MAX ? ms : fallbackMs;
   }
   if (typeof value === 'string') {
     const parsed = parseRfc3339Ms(value);
     if (parsed !== undefined) return parsed;
-    const numeric = value.trim() === '' ? Number.NaN : Number(value);
-    if (Number.isFinite(numeric)) return toEpochMs(numeric, fallbackMs);
+    // Decimal digits only: Number() would also read '0x10', '1e3' or 'Infinity'.
+    if (DECIMAL.test(value.trim())) return toEpochMs(Number(value.trim()), fallbackMs);
   }
   return fallbackMs;
 }

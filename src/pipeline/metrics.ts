@@ -1,0 +1,82 @@
+import type { Counter, Histogram, Registry } from 'prom-client';
+import { counter, histogram } from '../metrics/index.js';
+
+/** The processor's metrics, per tenant and destination kind. */
+export interface ProcessorMetrics {
+  readonly objects: Counter<'result'>;
+  readonly linesSkipped: Counter<'reason'>;
+  readonly eventsRead: Counter;
+  readonly eventsDelivered: Counter<'tenant' | 'kind'>;
+  readonly eventsFailed: Counter<'tenant' | 'kind'>;
+  readonly bytesDelivered: Counter<'tenant' | 'kind'>;
+  readonly deliveries: Counter<'tenant' | 'kind' | 'result'>;
+  readonly quickRetries: Counter<'kind' | 'reason'>;
+  readonly delayedRetries: Counter<'tenant' | 'kind'>;
+  readonly deadLetters: Counter<'reason'>;
+  readonly notifications: Counter<'result'>;
+  readonly deliveryLatencyMs: Histogram<'kind'>;
+}
+
+/** Declares the processor's metrics on a registry. */
+export function createProcessorMetrics(registry: Registry): ProcessorMetrics {
+  const tk = ['tenant', 'kind'] as const;
+  return {
+    objects: counter(registry, {
+      name: 'tlr_objects_processed_total',
+      help: 'Objects processed, by result (completed, retry_scheduled, dead_lettered, skipped).',
+      labelNames: ['result'],
+    }),
+    linesSkipped: counter(registry, {
+      name: 'tlr_lines_skipped_total',
+      help: 'Object lines that produced no record, by reason.',
+      labelNames: ['reason'],
+    }),
+    eventsRead: counter(registry, { name: 'tlr_events_read_total', help: 'Records read from objects.' }),
+    eventsDelivered: counter(registry, {
+      name: 'tlr_events_delivered_total',
+      help: 'Records accepted by destinations.',
+      labelNames: tk,
+    }),
+    eventsFailed: counter(registry, {
+      name: 'tlr_events_failed_total',
+      help: 'Records whose delivery failed for now (delayed retry) or for good (dead letter).',
+      labelNames: tk,
+    }),
+    bytesDelivered: counter(registry, {
+      name: 'tlr_bytes_delivered_total',
+      help: 'Payload bytes accepted by destinations.',
+      labelNames: tk,
+    }),
+    deliveries: counter(registry, {
+      name: 'tlr_deliveries_total',
+      help: 'Deliveries of one object to one destination, by result (success, retry, failed).',
+      labelNames: ['tenant', 'kind', 'result'],
+    }),
+    quickRetries: counter(registry, {
+      name: 'tlr_delivery_quick_retries_total',
+      help: 'Batches sent again after a recoverable failure, by reason.',
+      labelNames: ['kind', 'reason'],
+    }),
+    delayedRetries: counter(registry, {
+      name: 'tlr_delayed_retries_total',
+      help: 'Deliveries handed to a durable delayed retry.',
+      labelNames: tk,
+    }),
+    deadLetters: counter(registry, {
+      name: 'tlr_dead_letters_total',
+      help: 'Dead letters recorded, by reason.',
+      labelNames: ['reason'],
+    }),
+    notifications: counter(registry, {
+      name: 'tlr_notifications_total',
+      help: 'Queue messages handled, by result (processed, test_event, ignored, invalid).',
+      labelNames: ['result'],
+    }),
+    deliveryLatencyMs: histogram(registry, {
+      name: 'tlr_delivery_latency_ms',
+      help: 'Milliseconds from the object landing in the central store to a batch being accepted.',
+      labelNames: ['kind'],
+      buckets: [50, 100, 250, 500, 1_000, 2_500, 5_000, 10_000, 30_000, 60_000, 300_000, 900_000, 3_600_000],
+    }),
+  };
+}

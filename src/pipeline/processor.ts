@@ -1,0 +1,451 @@
+import type { Registry } from 'prom-client';
+import { sendWithRetry } from '../delivery/index.js';
+import {
+  AbortedError,
+  CorruptObjectError,
+  DeliveryError,
+  isConfigActive,
+  type LogObjectKey,
+  NotificationError,
+  ObjectKeyError,
+  ObjectNotFoundError,
+  parseObjectKey,
+  RetriesExhaustedError,
+} from '../domain/index.js';
+import type { Logger } from '../logging/index.js';
+import type { Batch, SinkPlanner } from '../sinks/types.js';
+import type {
+  CheckpointStore,
+  DeadLetterStore,
+  NewDeadLetter,
+  NotificationQueue,
+  ObjectStore,
+} from '../stores/ports.js';
+import { type DelayedRetryConfig, defaultDelayedRetryConfig, delayedRetryDelayMs } from './delayed-retry.js';
+import { createProcessorMetrics, type ProcessorMetrics } from './metrics.js';
+import { encodeWorkItem, parseNotification, type WorkItem } from './notification.js';
+import { emptyReadStats, type ReadStats, readObjectRecords } from './object-reader.js';
+import type { ResolvedDestination, TenantDestinationResolver } from './tenant-destinations.js';
+
+/** Dead-letter reasons the processor records. */
+export const DeadLetterReason = {
+  INVALID_NOTIFICATION: 'invalid_notification',
+  INVALID_OBJECT_KEY: 'invalid_object_key',
+  INVALID_CONFIG: 'invalid_config',
+  OBJECT_NOT_FOUND: 'object_not_found',
+  CORRUPT_OBJECT: 'corrupt_object',
+  RETRIES_EXHAUSTED: 'retries_exhausted',
+} as const;
+
+/** What happened to one destination of one object. */
+export const DestinationStatus = {
+  DELIVERED: 'delivered',
+  ALREADY_DONE: 'already_done',
+  RETRY_SCHEDULED: 'retry_scheduled',
+  DEAD_LETTERED: 'dead_lettered',
+} as const;
+export type DestinationStatus = (typeof DestinationStatus)[keyof typeof DestinationStatus];
+
+/** What happened to one object, summed over its destinations. */
+export const ItemResult = {
+  COMPLETED: 'completed',
+  RETRY_SCHEDULED: 'retry_scheduled',
+  DEAD_LETTERED: 'dead_lettered',
+  SKIPPED: 'skipped',
+} as const;
+export type ItemResult = (typeof ItemResult)[keyof typeof ItemResult];
+
+export interface DestinationOutcome {
+  readonly type: string;
+  readonly status: DestinationStatus;
+  /** Records this run delivered to the destination. */
+  readonly delivered: number;
+  readonly reason?: string;
+}
+
+export interface ItemOutcome {
+  readonly key: string;
+  readonly tenantId?: string;
+  readonly result: ItemResult;
+  readonly destinations: readonly DestinationOutcome[];
+  /** Why the object was skipped (internal key, no matching destination). */
+  readonly skippedReason?: string;
+  readonly stats?: ReadStats;
+}
+
+export interface MessageOutcome {
+  readonly items: readonly ItemOutcome[];
+  /** Set when the message itself was not understood (and was dead-lettered). */
+  readonly invalid?: string;
+}
+
+export interface ProcessorOptions {
+  readonly objectStore: ObjectStore;
+  readonly resolver: TenantDestinationResolver;
+  readonly checkpoints: CheckpointStore;
+  readonly deadLetters: DeadLetterStore;
+  /** Where delayed retries go; the queue the notifications come from. */
+  readonly queue: NotificationQueue;
+  readonly logger: Logger;
+  readonly registry: Registry;
+  readonly delayedRetry?: DelayedRetryConfig;
+  readonly maxLineBytes?: number;
+  readonly now?: () => number;
+  readonly random?: () => number;
+}
+
+/** The processor every runtime uses: notification → object → route → deliver → checkpoint. */
+export interface Processor {
+  /**
+   * Handles one queue message. When it resolves, the message may be acknowledged: every
+   * destination is done, dead-lettered or handed to a durable delayed retry.
+   * @throws when that cannot be guaranteed (a store is unreachable, or `signal` aborted):
+   *   leave the message on the queue so it is delivered again
+   */
+  processMessage(body: string, signal: AbortSignal): Promise<MessageOutcome>;
+  /** Handles one object (one work item); same contract as `processMessage`. */
+  processItem(item: WorkItem, signal: AbortSignal): Promise<ItemOutcome>;
+}
+
+const MAX_BODY_IN_DEAD_LETTER = 2_048;
+
+interface Delivery {
+  readonly destination: ResolvedDestination;
+  readonly planner: SinkPlanner;
+  /** Offset of the last record accepted (from the checkpoint, then by this run). */
+  accepted: number;
+  delivered: number;
+  failure?: { retryable: boolean; reason: string; message: string };
+}
+
+/** The checkpoint key: replays keep their progress apart from the first delivery. */
+function checkpointKey(item: WorkItem): string {
+  return item.replayId === undefined ? item.key : `${item.key}#replay:${item.replayId}`;
+}
+
+function failureOf(error: unknown): { retryable: boolean; reason: string; message: string } {
+  if (error instanceof RetriesExhaustedError) {
+    return { retryable: true, reason: error.lastError.reason, message: error.message };
+  }
+  if (error instanceof DeliveryError)
+    return { retryable: error.retryable, reason: error.reason, message: error.message };
+  throw error;
+}
+
+/**
+ * Creates the processor.
+ *
+ * @example
+ * const processor = createProcessor({ objectStore, resolver, checkpoints, deadLetters, queue, logger, registry });
+ * await processor.processMessage(message.body, signal);
+ */
+export function createProcessor(options: ProcessorOptions): Processor {
+  const metrics: ProcessorMetrics = createProcessorMetrics(options.registry);
+  const delayedRetry = options.delayedRetry ?? defaultDelayedRetryConfig();
+  const now = options.now ?? Date.now;
+  const random = options.random ?? Math.random;
+  const { logger } = options;
+
+  const deadLetter = async (entry: NewDeadLetter) => {
+    await options.deadLetters.add(entry);
+    metrics.deadLetters.inc({ reason: entry.reason });
+    logger.warn('Dead-lettered work.', {
+      tenant: entry.tenantId,
+      destination: entry.destination,
+      object: entry.objectKey,
+      reason: entry.reason,
+      error: entry.message,
+    });
+  };
+
+  const sendBatches = async (
+    item: WorkItem,
+    object: LogObjectKey,
+    lastModifiedMs: number,
+    d: Delivery,
+    batches: Batch[],
+    signal: AbortSignal,
+  ) => {
+    const { destination } = d;
+    const labels = { tenant: object.tenantId, kind: destination.kind };
+    for (const batch of batches) {
+      if (d.failure) return;
+      try {
+        await sendWithRetry((b, s) => destination.sink.send(b, s), batch, destination.sink.retry, signal, {
+          now,
+          random,
+          onRetry: (error) => metrics.quickRetries.inc({ kind: destination.kind, reason: error.reason }),
+        });
+      } catch (error) {
+        if (error instanceof AbortedError) throw error;
+        d.failure = failureOf(error);
+        metrics.eventsFailed.inc(labels, batch.count);
+        return;
+      }
+      await options.checkpoints.save(checkpointKey(item), destination.id, {
+        offset: batch.lastOffset,
+        done: false,
+      });
+      d.accepted = batch.lastOffset;
+      d.delivered += batch.count;
+      metrics.eventsDelivered.inc(labels, batch.count);
+      metrics.bytesDelivered.inc(labels, batch.bytes);
+      metrics.deliveryLatencyMs.observe({ kind: destination.kind }, Math.max(0, now() - lastModifiedMs));
+    }
+  };
+
+  const processItem = async (item: WorkItem, signal: AbortSignal): Promise<ItemOutcome> => {
+    if (signal.aborted) throw new AbortedError();
+    let object: LogObjectKey;
+    try {
+      const parsed = parseObjectKey(item.key);
+      if (parsed.kind === 'internal') {
+        metrics.objects.inc({ result: ItemResult.SKIPPED });
+        return { key: item.key, result: ItemResult.SKIPPED, destinations: [], skippedReason: 'internal_key' };
+      }
+      object = parsed;
+    } catch (error) {
+      if (!(error instanceof ObjectKeyError)) throw error;
+      await deadLetter({
+        tenantId: item.key.split('/')[1] ?? '',
+        destination: '*',
+        objectKey: item.key,
+        reason: DeadLetterReason.INVALID_OBJECT_KEY,
+        message: error.message,
+        attempts: item.attempt + 1,
+        offset: -1,
+      });
+      metrics.objects.inc({ result: ItemResult.DEAD_LETTERED });
+      return { key: item.key, result: ItemResult.DEAD_LETTERED, destinations: [] };
+    }
+
+    const { tenantId } = object;
+    const inScope = (type: string) => item.destinations === undefined || item.destinations.includes(type);
+    const tenant = await options.resolver.resolve(tenantId);
+    const outcomes: DestinationOutcome[] = [];
+
+    for (const invalid of tenant.invalid.filter((i) => inScope(i.type))) {
+      await deadLetter({
+        tenantId,
+        destination: invalid.type,
+        objectKey: item.key,
+        reason: DeadLetterReason.INVALID_CONFIG,
+        message: invalid.message,
+        attempts: item.attempt + 1,
+        offset: -1,
+      });
+      outcomes.push({
+        type: invalid.type,
+        status: DestinationStatus.DEAD_LETTERED,
+        delivered: 0,
+        reason: DeadLetterReason.INVALID_CONFIG,
+      });
+    }
+
+    const matching = tenant.destinations.filter(
+      (d) => inScope(d.type) && d.accepts(object.application) && isActiveNow(d, now()),
+    );
+    const ckKey = checkpointKey(item);
+    const checkpoints =
+      matching.length > 0
+        ? await options.checkpoints.getMany(
+            ckKey,
+            matching.map((d) => d.id),
+          )
+        : new Map();
+    const deliveries: Delivery[] = [];
+    for (const destination of matching) {
+      const checkpoint = checkpoints.get(destination.id);
+      if (checkpoint?.done) {
+        outcomes.push({ type: destination.type, status: DestinationStatus.ALREADY_DONE, delivered: 0 });
+        continue;
+      }
+      deliveries.push({
+        destination,
+        planner: destination.sink.createPlanner(object),
+        accepted: checkpoint?.offset ?? -1,
+        delivered: 0,
+      });
+    }
+
+    if (deliveries.length === 0) {
+      const result = summarize(outcomes);
+      metrics.objects.inc({ result });
+      return {
+        key: item.key,
+        tenantId,
+        result,
+        destinations: outcomes,
+        ...(outcomes.length === 0 && { skippedReason: 'no_matching_destination' }),
+      };
+    }
+
+    const stats = emptyReadStats();
+    let readFailure: { retryable: boolean; reason: string; message: string } | undefined;
+    try {
+      const { body, info } = await options.objectStore.get(item.key);
+      const lastModifiedMs = info.lastModifiedMs;
+      try {
+        for await (const records of readObjectRecords(body, {
+          fallbackMs: lastModifiedMs,
+          stats,
+          ...(options.maxLineBytes !== undefined && { maxLineBytes: options.maxLineBytes }),
+        })) {
+          const sends: Promise<void>[] = [];
+          for (const d of deliveries) {
+            if (d.failure) continue;
+            const batches: Batch[] = [];
+            for (const record of records) {
+              if (record.offset <= d.accepted) continue;
+              const closed = d.planner.add(record);
+              if (closed.length > 0) batches.push(...closed);
+            }
+            if (batches.length > 0) sends.push(sendBatches(item, object, lastModifiedMs, d, batches, signal));
+          }
+          if (sends.length > 0) await Promise.all(sends);
+          if (deliveries.every((d) => d.failure)) break;
+        }
+      } catch (error) {
+        if (!(error instanceof CorruptObjectError)) throw error;
+        readFailure = { retryable: false, reason: DeadLetterReason.CORRUPT_OBJECT, message: error.message };
+      }
+      // What was read before a corrupt tail is still delivered.
+      await Promise.all(
+        deliveries
+          .filter((d) => !d.failure)
+          .map((d) => sendBatches(item, object, lastModifiedMs, d, d.planner.flush(), signal)),
+      );
+    } catch (error) {
+      if (error instanceof AbortedError || signal.aborted)
+        throw error instanceof AbortedError ? error : new AbortedError();
+      if (error instanceof ObjectNotFoundError) {
+        readFailure = { retryable: false, reason: DeadLetterReason.OBJECT_NOT_FOUND, message: error.message };
+      } else {
+        // The store failed to serve the object: worth another try later.
+        readFailure = {
+          retryable: true,
+          reason: 'object_read_failed',
+          message: error instanceof Error ? error.message : String(error),
+        };
+        logger.warn('Reading an object failed; its deliveries will be retried.', { object: item.key, error });
+      }
+    }
+    metrics.eventsRead.inc(stats.records);
+    for (const [reason, n] of Object.entries(stats.skipped)) metrics.linesSkipped.inc({ reason }, n);
+    if (readFailure) for (const d of deliveries) d.failure ??= readFailure;
+
+    const toRetry: Delivery[] = [];
+    for (const d of deliveries) {
+      const { destination } = d;
+      const labels = { tenant: tenantId, kind: destination.kind };
+      if (!d.failure) {
+        await options.checkpoints.save(ckKey, destination.id, { offset: d.accepted, done: true });
+        metrics.deliveries.inc({ ...labels, result: 'success' });
+        outcomes.push({
+          type: destination.type,
+          status: DestinationStatus.DELIVERED,
+          delivered: d.delivered,
+        });
+        continue;
+      }
+      if (d.failure.retryable && item.attempt < delayedRetry.maxAttempts) {
+        toRetry.push(d);
+        continue;
+      }
+      const reason = d.failure.retryable ? DeadLetterReason.RETRIES_EXHAUSTED : d.failure.reason;
+      await deadLetter({
+        tenantId,
+        destination: destination.type,
+        objectKey: item.key,
+        reason,
+        message: d.failure.retryable
+          ? `Gave up after ${item.attempt + 1} deliveries; last error (${d.failure.reason}): ${d.failure.message}`
+          : d.failure.message,
+        attempts: item.attempt + 1,
+        offset: d.accepted,
+      });
+      metrics.deliveries.inc({ ...labels, result: 'failed' });
+      outcomes.push({
+        type: destination.type,
+        status: DestinationStatus.DEAD_LETTERED,
+        delivered: d.delivered,
+        reason,
+      });
+    }
+
+    if (toRetry.length > 0) {
+      const attempt = item.attempt + 1;
+      const delayMs = delayedRetryDelayMs(attempt, delayedRetry, random);
+      await options.queue.send(
+        encodeWorkItem({ ...item, destinations: toRetry.map((d) => d.destination.type), attempt }),
+        { delayMs },
+      );
+      for (const d of toRetry) {
+        metrics.delayedRetries.inc({ tenant: tenantId, kind: d.destination.kind });
+        metrics.deliveries.inc({ tenant: tenantId, kind: d.destination.kind, result: 'retry' });
+        outcomes.push({
+          type: d.destination.type,
+          status: DestinationStatus.RETRY_SCHEDULED,
+          delivered: d.delivered,
+          reason: d.failure!.reason,
+        });
+      }
+      logger.warn('Scheduled a delayed retry.', {
+        tenant: tenantId,
+        object: item.key,
+        destinations: toRetry.map((d) => d.destination.type),
+        attempt,
+        delayMs,
+        reasons: toRetry.map((d) => d.failure!.reason),
+      });
+    }
+
+    const result = summarize(outcomes);
+    metrics.objects.inc({ result });
+    logger.debug('Processed an object.', { object: item.key, result, records: stats.records });
+    return { key: item.key, tenantId, result, destinations: outcomes, stats };
+  };
+
+  return {
+    processItem,
+    async processMessage(body, signal) {
+      let items: WorkItem[];
+      try {
+        const parsed = parseNotification(body);
+        if (parsed.ignoredReason) {
+          metrics.notifications.inc({ result: parsed.ignoredReason });
+          return { items: [] };
+        }
+        items = parsed.items;
+      } catch (error) {
+        if (!(error instanceof NotificationError)) throw error;
+        metrics.notifications.inc({ result: 'invalid' });
+        await deadLetter({
+          tenantId: '',
+          destination: '*',
+          objectKey: '',
+          reason: DeadLetterReason.INVALID_NOTIFICATION,
+          message: `${error.message} Body: ${body.slice(0, MAX_BODY_IN_DEAD_LETTER)}`,
+          attempts: 1,
+          offset: -1,
+        });
+        return { items: [], invalid: error.message };
+      }
+      metrics.notifications.inc({ result: 'processed' });
+      const outcomes: ItemOutcome[] = [];
+      for (const item of items) outcomes.push(await processItem(item, signal));
+      return { items: outcomes };
+    },
+  };
+}
+
+function isActiveNow(destination: ResolvedDestination, nowMs: number): boolean {
+  return isConfigActive(destination.config, nowMs);
+}
+
+function summarize(outcomes: readonly DestinationOutcome[]): ItemResult {
+  if (outcomes.length === 0) return ItemResult.SKIPPED;
+  if (outcomes.some((o) => o.status === DestinationStatus.RETRY_SCHEDULED)) return ItemResult.RETRY_SCHEDULED;
+  if (outcomes.some((o) => o.status === DestinationStatus.DEAD_LETTERED)) return ItemResult.DEAD_LETTERED;
+  return ItemResult.COMPLETED;
+}

@@ -1,0 +1,166 @@
+import type { Registry } from 'prom-client';
+import {
+  createApplicationFilter,
+  destinationId,
+  parseConfigType,
+  readDeliveryConfig,
+  TENANT_SETTINGS_TYPE,
+  type ValidatedDeliveryConfig,
+} from '../domain/index.js';
+import type { Logger } from '../logging/index.js';
+import { counter } from '../metrics/index.js';
+import type { SinkRegistry } from '../sinks/registry.js';
+import type { Sink, SinkDeps } from '../sinks/types.js';
+import type { DeliveryConfigStore } from '../stores/ports.js';
+
+/** A usable destination of a tenant. */
+export interface ResolvedDestination {
+  /** `tenant/type`. */
+  readonly id: string;
+  readonly type: string;
+  readonly kind: string;
+  readonly config: ValidatedDeliveryConfig;
+  /** The application filter of the config. */
+  readonly accepts: (application: string) => boolean;
+  readonly sink: Sink;
+}
+
+/** A row that cannot be used; its work is dead-lettered with this error. */
+export interface InvalidDestination {
+  readonly type: string;
+  readonly message: string;
+}
+
+export interface TenantDestinations {
+  readonly destinations: readonly ResolvedDestination[];
+  readonly invalid: readonly InvalidDestination[];
+}
+
+export interface TenantDestinationResolver {
+  /** The tenant's destinations, from a cache at most `ttlMs` old. */
+  resolve(tenantId: string): Promise<TenantDestinations>;
+  /** Drops cached rows (all tenants when none is named). */
+  invalidate(tenantId?: string): void;
+  /** Closes every sink built so far. */
+  close(): Promise<void>;
+}
+
+export interface TenantDestinationResolverOptions {
+  readonly store: DeliveryConfigStore;
+  readonly sinks: SinkRegistry;
+  readonly sinkDeps: SinkDeps;
+  readonly logger: Logger;
+  readonly registry: Registry;
+  /** How long a tenant's rows are cached. */
+  readonly ttlMs?: number;
+  readonly now?: () => number;
+}
+
+/** Config rows change rarely and are read for every object: cache them briefly. */
+export const DEFAULT_CONFIG_CACHE_TTL_MS = 5_000;
+
+/**
+ * Loads, validates (leniently) and caches each tenant's delivery configs, and keeps one
+ * sink per config version. One bad row never hides the tenant's other rows.
+ */
+export function createTenantDestinationResolver(
+  options: TenantDestinationResolverOptions,
+): TenantDestinationResolver {
+  const ttlMs = options.ttlMs ?? DEFAULT_CONFIG_CACHE_TTL_MS;
+  const now = options.now ?? Date.now;
+  const cache = new Map<string, { expiresAtMs: number; value: Promise<TenantDestinations> }>();
+  const sinks = new Map<string, { version: string; sink: Sink }>();
+  const reported = new Set<string>();
+  const invalidRows = counter(options.registry, {
+    name: 'tlr_invalid_config_rows_total',
+    help: 'Delivery config rows that could not be used when loaded (each distinct row version once).',
+    labelNames: ['tenant'],
+  });
+
+  const reportOnce = (key: string, report: () => void) => {
+    if (reported.has(key)) return;
+    reported.add(key);
+    report();
+  };
+
+  const sinkFor = (config: ValidatedDeliveryConfig, kind: string): Sink => {
+    const id = destinationId(config);
+    const version = JSON.stringify(config);
+    const cached = sinks.get(id);
+    if (cached?.version === version) return cached.sink;
+    const definition = options.sinks.get(kind);
+    if (!definition) throw new Error(`No sink registered for kind '${kind}'.`);
+    const sink = definition.create(config, options.sinkDeps);
+    sinks.set(id, { version, sink });
+    if (cached) void cached.sink.close();
+    return sink;
+  };
+
+  const load = async (tenantId: string): Promise<TenantDestinations> => {
+    const rows = await options.store.listTenant(tenantId);
+    const destinations: ResolvedDestination[] = [];
+    const invalid: InvalidDestination[] = [];
+    for (const row of rows) {
+      const type = typeof row['type'] === 'string' ? row['type'] : '';
+      if (type === TENANT_SETTINGS_TYPE) continue;
+      const result = readDeliveryConfig(row, options.sinks.lookup);
+      const rowKey = `${tenantId}/${type}/${JSON.stringify(row)}`;
+      if (!result.ok) {
+        // A row that someone switched off does not refuse work, valid or not.
+        if (row['enabled'] === false) continue;
+        invalid.push({ type: type || '(missing type)', message: result.error.message });
+        reportOnce(rowKey, () => {
+          invalidRows.inc({ tenant: tenantId });
+          options.logger.warn('Ignoring an invalid delivery config row; its work is dead-lettered.', {
+            tenant: tenantId,
+            type,
+            error: result.error.message,
+          });
+        });
+        continue;
+      }
+      if (result.warnings.length > 0) {
+        reportOnce(rowKey, () =>
+          options.logger.warn('Delivery config row read with warnings.', {
+            tenant: tenantId,
+            type,
+            warnings: result.warnings,
+          }),
+        );
+      }
+      const kind = parseConfigType(result.config.type)!.kind;
+      destinations.push({
+        id: destinationId(result.config),
+        type: result.config.type,
+        kind,
+        config: result.config,
+        accepts: createApplicationFilter(result.config),
+        sink: sinkFor(result.config, kind),
+      });
+    }
+    return { destinations, invalid };
+  };
+
+  return {
+    resolve(tenantId) {
+      const cached = cache.get(tenantId);
+      if (cached && cached.expiresAtMs > now()) return cached.value;
+      const value = load(tenantId);
+      cache.set(tenantId, { expiresAtMs: now() + ttlMs, value });
+      // A failed load must not be cached: the next object tries again.
+      value.catch(() => {
+        if (cache.get(tenantId)?.value === value) cache.delete(tenantId);
+      });
+      return value;
+    },
+    invalidate(tenantId) {
+      if (tenantId === undefined) cache.clear();
+      else cache.delete(tenantId);
+    },
+    async close() {
+      cache.clear();
+      await Promise.all([...sinks.values()].map(({ sink }) => sink.close()));
+      sinks.clear();
+    },
+  };
+}

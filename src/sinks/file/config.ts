@@ -1,0 +1,30 @@
+import Type, { type Static } from 'typebox';
+import { RetryConfigSchema } from '../../delivery/index.js';
+
+/** The kind name in configs (`type: "file"` or `"file:<name>"`). */
+export const FILE_KIND = 'file';
+
+/**
+ * Batch limits of the file destination. One batch is one `write` + `fsync` per file, so
+ * larger batches mean fewer syncs; these bound the memory one delivery holds.
+ */
+export const FILE_MAX_BATCH_EVENTS = 10_000;
+export const FILE_MAX_BATCH_BYTES = 4 * 1024 * 1024;
+
+/** The fields a `file` delivery config adds to the common ones. */
+export const fileConfigProperties = {
+  directory: Type.String({
+    minLength: 1,
+    description:
+      "Directory the tenant's logs are appended to as NDJSON, one file per application and hour " +
+      '(`<application>/<YYYY-MM-DD>/<HH>.ndjson`, UTC). Relative paths resolve against the data directory.',
+    errorMessage: 'must be a non-empty directory path',
+  }),
+  retry: Type.Optional(
+    Type.Partial(RetryConfigSchema, { description: 'Quick-retry overrides for this destination.' }),
+  ),
+};
+
+const FileFieldsSchema = Type.Object(fileConfigProperties);
+/** The `file` fields of a validated config. */
+export type FileSinkConfig = Static<typeof FileFieldsSchema>;

@@ -1,0 +1,60 @@
+import type { Registry } from 'prom-client';
+import type { RetryConfig, SendResult } from '../delivery/index.js';
+import type { KindSpec, LogObjectKey, LogRecord, ValidatedDeliveryConfig } from '../domain/index.js';
+import type { Logger } from '../logging/index.js';
+
+/**
+ * The contract every destination kind fulfils. A sink supplies planning (records →
+ * batches within its limits) and the one remote call; retries, checkpoints and dead
+ * letters are the pipeline's and the delivery policy's, written once.
+ */
+
+/** Records planned into one request. Offsets are contiguous within a batch. */
+export interface Batch<P = unknown> {
+  readonly firstOffset: number;
+  readonly lastOffset: number;
+  readonly count: number;
+  /** Payload bytes as the destination counts them. */
+  readonly bytes: number;
+  /** What the sink's `send` needs, built by its planner. */
+  readonly payload: P;
+}
+
+/** Cuts one object's records into batches; a new planner per (object, destination) delivery. */
+export interface SinkPlanner<P = unknown> {
+  /** Adds a record; returns the batches it completed (usually none). */
+  add(record: LogRecord): Batch<P>[];
+  /** Returns what is left as batches; the planner is empty afterwards. */
+  flush(): Batch<P>[];
+}
+
+/** One configured destination, ready to deliver. */
+export interface Sink<P = unknown> {
+  readonly kind: string;
+  /** Quick-retry policy for this destination. */
+  readonly retry: RetryConfig;
+  createPlanner(object: LogObjectKey): SinkPlanner<P>;
+  /**
+   * The one remote call.
+   * @throws DeliveryError with `retryable` set where the failure is understood
+   */
+  send(batch: Batch<P>, signal: AbortSignal): Promise<SendResult<Batch<P>> | undefined>;
+  /** Releases connections and handles. */
+  close(): Promise<void>;
+}
+
+/** What the runtime hands every sink factory. */
+export interface SinkDeps {
+  /** Base for relative paths (the data directory in the embedded runtime). */
+  readonly baseDir: string;
+  readonly logger: Logger;
+  readonly registry: Registry;
+}
+
+/** A destination kind: its config spec and how to build a sink from a validated config. */
+export interface SinkDefinition {
+  readonly kind: string;
+  readonly spec: KindSpec;
+  /** Builds a sink. @throws ConfigValidationError when the config cannot be used at all */
+  create(config: ValidatedDeliveryConfig, deps: SinkDeps): Sink;
+}
