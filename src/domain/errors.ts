@@ -16,6 +16,7 @@ export const ErrorCode = {
   UNKNOWN_KIND: 'RTR_ERR_UNKNOWN_KIND',
   STORE_FULL: 'RTR_ERR_STORE_FULL',
   INVALID_CURSOR: 'RTR_ERR_INVALID_CURSOR',
+  DATA_DIR_LOCKED: 'RTR_ERR_DATA_DIR_LOCKED',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 

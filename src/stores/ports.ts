@@ -137,3 +137,93 @@ export interface DeadLetterStore {
   get(id: string): Promise<DeadLetter | undefined>;
   markRedriven(id: string, atMs: number): Promise<void>;
 }
+
+/** What an ingest token may write: one cluster, and the namespaces matching its patterns. */
+export interface TokenBinding {
+  readonly id: string;
+  /** The cluster every event sent with the token belongs to. */
+  readonly clusterId: string;
+  /** Exact namespace names or globs with `*` (`team-*`, `*`). */
+  readonly namespaces: string[];
+  readonly description?: string;
+  readonly createdAtMs: number;
+}
+
+/** What is needed to issue an ingest token. */
+export interface NewIngestToken {
+  readonly clusterId: string;
+  readonly namespaces: readonly string[];
+  readonly description?: string;
+}
+
+/** Ingest tokens: only a hash of each secret is kept, so the plaintext is shown once. */
+export interface IngestTokenStore {
+  /**
+   * Issues a token bound to a cluster and namespace patterns.
+   * @returns the binding id and the plaintext token, which cannot be read again later
+   * @throws ConfigValidationError when the cluster id or a namespace pattern is invalid
+   */
+  create(input: NewIngestToken): Promise<{ id: string; token: string }>;
+  /** The binding of a plaintext token, or undefined when it is unknown or revoked. */
+  verify(token: string): Promise<TokenBinding | undefined>;
+  /** Every binding, oldest first, without secrets. */
+  list(): Promise<TokenBinding[]>;
+  /** Revokes a token; returns false when there was no such id. */
+  revoke(id: string): Promise<boolean>;
+}
+
+/** The object-key group of a buffered event: one object holds events of one group only. */
+export interface IngestGroup {
+  readonly clusterId: string;
+  readonly namespace: string;
+  readonly application: string;
+  readonly podName: string;
+}
+
+/** One accepted event, as it will be written: `line` is one JSON object without newline. */
+export interface BufferedEvent extends IngestGroup {
+  readonly line: string;
+}
+
+/** Events of one group waiting for a batch, with what the flush policy needs. */
+export interface PendingGroup extends IngestGroup {
+  readonly events: number;
+  /** Uncompressed object bytes: UTF-8 bytes of the lines plus one newline each. */
+  readonly bytes: number;
+  readonly oldestReceivedAtMs: number;
+}
+
+/** Events assigned to one object key, in arrival order. */
+export interface IngestBatch {
+  readonly key: string;
+  readonly lines: string[];
+  /** Uncompressed object bytes, newlines included. */
+  readonly bytes: number;
+}
+
+/**
+ * The durable write-ahead buffer of ingested events. An event is acknowledged to the
+ * collector once `append` resolves; it leaves the buffer only after its object is written
+ * and notified. Batching is two-phase so a crash between the steps never loses or
+ * duplicates an object: rows are first assigned to a key, then deleted when done.
+ */
+export interface IngestBuffer {
+  /** Appends events in one durable transaction; resolves only after the commit. */
+  append(events: readonly BufferedEvent[], receivedAtMs: number): Promise<void>;
+  /** Bytes held and not yet flushed (assigned batches included), for back-pressure. */
+  pendingBytes(): Promise<number>;
+  /** The groups holding events not yet assigned to a batch. */
+  pendingGroups(): Promise<PendingGroup[]>;
+  /**
+   * Assigns the oldest unassigned events of a group to `key`, as many as fit in
+   * `maxBytes` (at least one), in one transaction.
+   * @returns the batch, or undefined when the group has no unassigned events
+   */
+  assignBatch(group: IngestGroup, key: string, maxBytes: number): Promise<IngestBatch | undefined>;
+  /** Keys of batches assigned but not completed (left by a crash or a failed write). */
+  assignedBatchKeys(): Promise<string[]>;
+  /** The events assigned to a key, or undefined when there are none. */
+  readBatch(key: string): Promise<IngestBatch | undefined>;
+  /** Deletes a batch's events once its object is written and notified. */
+  completeBatch(key: string): Promise<void>;
+}

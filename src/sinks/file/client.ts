@@ -10,6 +10,8 @@ const PERMANENT_FS_CODES: ReadonlySet<string> = new Set([
   'EROFS',
   'ENOTDIR',
   'EISDIR',
+  // `mkdir -p` of a folder that exists as a regular file (`open` with 'a+' never says EEXIST).
+  'EEXIST',
   'ENAMETOOLONG',
   'ELOOP',
   'EINVAL',

@@ -1,0 +1,75 @@
+import type { Command } from 'commander';
+import { startDemoTraffic } from '../../demo/index.js';
+import { DEFAULT_HOST, DEFAULT_PORT, startEmbeddedRouter } from '../../runtimes/embedded.js';
+import { CliError, type CliIo, cliLogger, dataDirOf, type GlobalOptions } from '../context.js';
+
+function parsePort(value: string): number {
+  const port = Number(value);
+  if (!Number.isInteger(port) || port < 0 || port > 65_535)
+    throw new CliError(`--port '${value}' is not a port (0-65535).`);
+  return port;
+}
+
+function parsePositive(flag: string) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (!Number.isFinite(n) || n <= 0) throw new CliError(`${flag} '${value}' must be a positive number.`);
+    return n;
+  };
+}
+
+/** `tlr up`: the whole router in one process on the embedded stores. */
+export function registerUpCommand(program: Command, io: CliIo, globals: () => GlobalOptions): void {
+  program
+    .command('up')
+    .description(
+      'Run the router in one process: HTTP ingest, processor, health and metrics, on a local data directory.',
+    )
+    .option('--host <host>', 'listen address', DEFAULT_HOST)
+    .option('--port <port>', 'listen port (0 = any free port)', parsePort, DEFAULT_PORT)
+    .option('--concurrency <n>', 'objects processed at once', parsePositive('--concurrency'), 4)
+    .option('--demo', 'also load demo tenants and send them generated control-plane logs')
+    .option('--demo-rate <events>', 'demo events per second', parsePositive('--demo-rate'), 200)
+    .action(
+      async (options: {
+        host: string;
+        port: number;
+        concurrency: number;
+        demo?: boolean;
+        demoRate: number;
+      }) => {
+        const logger = cliLogger(globals());
+        const router = await startEmbeddedRouter({
+          dataDir: dataDirOf(globals()),
+          host: options.host,
+          port: options.port,
+          logger,
+          concurrency: options.concurrency,
+          ...(process.env['TLR_INGEST_TOKEN'] && { ingestToken: process.env['TLR_INGEST_TOKEN'] }),
+        });
+        io.out(
+          [
+            `tlr is up at ${router.url} (data in ${router.dataDir})`,
+            `  ingest:  POST ${router.url}/api/v1/ingest  (Authorization: Bearer $(cat ${router.dataDir}/ingest-token))`,
+            `  health:  GET  ${router.url}/api/v1/health`,
+            `  metrics: GET  ${router.url}/metrics`,
+            '',
+          ].join('\n'),
+        );
+        const demo = options.demo
+          ? await startDemoTraffic({ router, ratePerSecond: options.demoRate, logger, print: io.out })
+          : undefined;
+        await new Promise<void>((resolve) => {
+          const onSignal = (signal: string) => {
+            io.err(`\nReceived ${signal}; finishing in-flight work (send it again to exit at once).\n`);
+            process.once(signal, () => process.exit(130));
+            resolve();
+          };
+          process.once('SIGINT', () => onSignal('SIGINT'));
+          process.once('SIGTERM', () => onSignal('SIGTERM'));
+        });
+        await demo?.stop();
+        await router.stop();
+      },
+    );
+}

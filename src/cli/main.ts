@@ -1,0 +1,48 @@
+import { Command, CommanderError } from 'commander';
+import { routerVersion } from '../version.js';
+import { registerConfigsCommand } from './commands/configs.js';
+import { registerDemoCommand } from './commands/demo.js';
+import { registerDlqCommand } from './commands/dlq.js';
+import { registerReplayCommand } from './commands/replay.js';
+import { registerTokensCommand } from './commands/tokens.js';
+import { registerUpCommand } from './commands/up.js';
+import { type CliIo, type GlobalOptions, processIo, reportError } from './context.js';
+
+/** Builds the `tlr` command tree. */
+export function createProgram(io: CliIo = processIo): Command {
+  const program = new Command('tlr')
+    .description('Tenant Log Router: centralized ingestion, decentralized delivery of multi-tenant logs.')
+    .version(routerVersion())
+    .option('--data-dir <dir>', 'data directory of the embedded stores (env TLR_DATA_DIR; default ./.tlr)')
+    .option('--json', 'print JSON instead of tables')
+    .option('--log-level <level>', 'debug, info, warn or error (env LOG_LEVEL; default info)')
+    .showHelpAfterError()
+    .exitOverride()
+    .configureOutput({ writeOut: io.out, writeErr: io.err });
+  const globals = () => program.opts<GlobalOptions>();
+  registerUpCommand(program, io, globals);
+  registerDemoCommand(program, io, globals);
+  registerConfigsCommand(program, io, globals);
+  registerDlqCommand(program, io, globals);
+  registerReplayCommand(program, io, globals);
+  registerTokensCommand(program, io, globals);
+  for (const command of program.commands)
+    command.exitOverride().configureOutput({ writeOut: io.out, writeErr: io.err });
+  return program;
+}
+
+/**
+ * Runs the CLI.
+ * @param argv - `process.argv` form (node, script, args…)
+ * @returns the exit code
+ */
+export async function main(argv: readonly string[], io: CliIo = processIo): Promise<number> {
+  const program = createProgram(io);
+  try {
+    await program.parseAsync([...argv]);
+    return 0;
+  } catch (error) {
+    if (error instanceof CommanderError) return error.exitCode;
+    return reportError(error, io);
+  }
+}

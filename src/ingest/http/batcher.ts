@@ -1,0 +1,286 @@
+import { randomUUID } from 'node:crypto';
+import { promisify } from 'node:util';
+import { gzip } from 'node:zlib';
+import type { Registry } from 'prom-client';
+import { buildObjectKey } from '../../domain/index.js';
+import type { Logger } from '../../logging/index.js';
+import { counter, gauge, histogram } from '../../metrics/index.js';
+import { encodeWorkItem } from '../../pipeline/notification.js';
+import type {
+  IngestBatch,
+  IngestBuffer,
+  IngestGroup,
+  NotificationQueue,
+  ObjectStore,
+  PendingGroup,
+} from '../../stores/ports.js';
+import type { HttpIngestConfig } from './config.js';
+
+const gzipAsync = promisify(gzip);
+
+/** Content headers of every object the ingest writes: gzip NDJSON, as Vector writes them. */
+export const INGEST_OBJECT_CONTENT_TYPE = 'application/x-ndjson';
+export const INGEST_OBJECT_CONTENT_ENCODING = 'gzip';
+
+/** Object sizes worth telling apart, uncompressed, 1 KiB to 16 MiB. */
+const OBJECT_BYTES_BUCKETS = [1024, 16_384, 131_072, 1_048_576, 4_194_304, 8_388_608, 16_777_216];
+
+/** What the batcher needs. */
+export interface IngestBatcherOptions {
+  readonly buffer: IngestBuffer;
+  readonly objectStore: ObjectStore;
+  readonly queue: NotificationQueue;
+  /** Uses `maxObjectBytes`, `maxBatchAgeMs`, `flushIntervalMs` and `flushConcurrency`. */
+  readonly config: HttpIngestConfig;
+  readonly logger: Logger;
+  readonly registry: Registry;
+  /** The clock, for ages and key timestamps; default `Date.now`. */
+  readonly now?: () => number;
+}
+
+/** What one flush did. */
+export interface FlushResult {
+  readonly objects: number;
+  readonly events: number;
+  /** Batches whose write or notification failed; their events stay buffered for the next flush. */
+  readonly failures: number;
+}
+
+/** Turns buffered events into gzip NDJSON objects, one group at a time. */
+export interface IngestBatcher {
+  /** Re-writes batches left by a previous run, then flushes every `flushIntervalMs`. */
+  start(): Promise<void>;
+  /** Stops the timer, waits for the flush in progress, then flushes what is left. */
+  stop(): Promise<void>;
+  /** Writes the groups that are due by size or age (one timer tick). */
+  flushDue(): Promise<FlushResult>;
+  /** Writes every buffered event now, whatever the size or age of its group. */
+  flushAll(): Promise<FlushResult>;
+}
+
+interface FlushTally {
+  objects: number;
+  events: number;
+  failures: number;
+}
+
+const FlushStage = { PUT: 'put', NOTIFY: 'notify', COMPLETE: 'complete', ASSIGN: 'assign' } as const;
+type FlushStage = (typeof FlushStage)[keyof typeof FlushStage];
+
+/** Thrown inside a batch write to remember which step failed; never leaves this module. */
+class BatchStageError extends Error {
+  constructor(
+    readonly stage: FlushStage,
+    cause: unknown,
+  ) {
+    super(`Ingest batch failed at ${stage}.`, { cause });
+  }
+}
+
+async function forEachConcurrently<T>(
+  items: readonly T[],
+  limit: number,
+  fn: (item: T) => Promise<void>,
+): Promise<void> {
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) await fn(items[next++]!);
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+}
+
+/**
+ * Creates the batcher of the HTTP ingest. Each object holds the events of one (cluster,
+ * namespace, application, pod) group, in arrival order, at the key layout Vector writes.
+ *
+ * Crash safety: (a) one transaction assigns the rows to a key, (b) the object is written
+ * durably, (c) a work item is queued, (d) the rows are deleted. A crash after (a) leaves
+ * rows with a key; the next flush writes them again under that same key (an overwrite, not
+ * a second object) and notifies again, which the processor's checkpoints make harmless.
+ *
+ * @example
+ * const batcher = createIngestBatcher({ buffer, objectStore, queue, config, logger, registry });
+ * await batcher.start();
+ * // …
+ * await batcher.stop();
+ */
+export function createIngestBatcher(options: IngestBatcherOptions): IngestBatcher {
+  const { buffer, objectStore, queue, config, registry } = options;
+  const logger = options.logger.child({ component: 'ingest-batcher' });
+  const now = options.now ?? Date.now;
+
+  const objectsWritten = counter(registry, {
+    name: 'tlr_ingest_objects_total',
+    help: 'Objects the ingest wrote to the central store.',
+  });
+  const eventsFlushed = counter(registry, {
+    name: 'tlr_ingest_flushed_events_total',
+    help: 'Buffered events written to the central store.',
+  });
+  const flushFailures = counter(registry, {
+    name: 'tlr_ingest_flush_failures_total',
+    help: 'Ingest batches whose write failed, by step; the events stay buffered and are retried.',
+    labelNames: ['stage'] as const,
+  });
+  const objectBytes = histogram(registry, {
+    name: 'tlr_ingest_object_bytes',
+    help: 'Uncompressed size of the objects the ingest wrote.',
+    buckets: OBJECT_BYTES_BUCKETS,
+  });
+  gauge(registry, {
+    name: 'tlr_ingest_buffer_bytes',
+    help: 'Bytes of ingested events buffered and not yet written as objects.',
+    async collect() {
+      this.set(await buffer.pendingBytes());
+    },
+  });
+
+  let timer: NodeJS.Timeout | undefined;
+  let running: Promise<unknown> = Promise.resolve();
+  let busy = false;
+
+  /** Steps (b) to (d) for one assigned batch. */
+  async function writeBatch(batch: IngestBatch, tally: FlushTally): Promise<boolean> {
+    try {
+      const body = await gzipAsync(Buffer.from(`${batch.lines.join('\n')}\n`, 'utf8'));
+      await objectStore
+        .put(batch.key, body, {
+          contentType: INGEST_OBJECT_CONTENT_TYPE,
+          contentEncoding: INGEST_OBJECT_CONTENT_ENCODING,
+        })
+        .catch((cause: unknown) => {
+          throw new BatchStageError(FlushStage.PUT, cause);
+        });
+      await queue.send(encodeWorkItem({ key: batch.key, attempt: 0 })).catch((cause: unknown) => {
+        throw new BatchStageError(FlushStage.NOTIFY, cause);
+      });
+      await buffer.completeBatch(batch.key).catch((cause: unknown) => {
+        throw new BatchStageError(FlushStage.COMPLETE, cause);
+      });
+    } catch (error) {
+      const stage = error instanceof BatchStageError ? error.stage : FlushStage.PUT;
+      flushFailures.inc({ stage });
+      tally.failures++;
+      logger.warn('Writing an ingest batch failed; its events stay buffered and will be retried.', {
+        key: batch.key,
+        stage,
+        events: batch.lines.length,
+        error: error instanceof BatchStageError ? error.cause : error,
+      });
+      return false;
+    }
+    objectsWritten.inc();
+    eventsFlushed.inc(batch.lines.length);
+    objectBytes.observe(batch.bytes);
+    tally.objects++;
+    tally.events += batch.lines.length;
+    logger.debug('Wrote an ingest object.', {
+      key: batch.key,
+      events: batch.lines.length,
+      bytes: batch.bytes,
+    });
+    return true;
+  }
+
+  /** Batches assigned by an earlier flush or run that did not finish: same key again. */
+  async function rewriteAssigned(tally: FlushTally): Promise<void> {
+    const keys = await buffer.assignedBatchKeys();
+    if (keys.length === 0) return;
+    logger.info('Re-writing ingest batches left unfinished.', { batches: keys.length });
+    await forEachConcurrently(keys, config.flushConcurrency, async (key) => {
+      const batch = await buffer.readBatch(key);
+      if (batch) await writeBatch(batch, tally);
+    });
+  }
+
+  function isDue(group: PendingGroup, atMs: number): boolean {
+    return group.bytes >= config.maxObjectBytes || atMs - group.oldestReceivedAtMs >= config.maxBatchAgeMs;
+  }
+
+  async function flushGroup(group: PendingGroup, force: boolean, tally: FlushTally): Promise<void> {
+    const dueByAge = force || now() - group.oldestReceivedAtMs >= config.maxBatchAgeMs;
+    let bytesLeft = group.bytes;
+    // Full objects first; the remainder only when the group is due by age.
+    while (bytesLeft >= config.maxObjectBytes || (dueByAge && bytesLeft > 0)) {
+      let batch: IngestBatch | undefined;
+      try {
+        batch = await buffer.assignBatch(
+          group,
+          buildObjectKey(group, now(), randomUUID()),
+          config.maxObjectBytes,
+        );
+      } catch (error) {
+        flushFailures.inc({ stage: FlushStage.ASSIGN });
+        tally.failures++;
+        logger.error('Assigning buffered events to an ingest batch failed.', {
+          cluster_id: group.clusterId,
+          namespace: group.namespace,
+          application: group.application,
+          pod_name: group.podName,
+          error,
+        });
+        return;
+      }
+      if (!batch) return;
+      bytesLeft -= batch.bytes;
+      // A failed write keeps its rows assigned; the next flush retries them under the same key.
+      if (!(await writeBatch(batch, tally))) return;
+    }
+  }
+
+  async function flush(force: boolean): Promise<FlushResult> {
+    const tally: FlushTally = { objects: 0, events: 0, failures: 0 };
+    await rewriteAssigned(tally);
+    const atMs = now();
+    const groups = (await buffer.pendingGroups()).filter((g) => force || isDue(g, atMs));
+    await forEachConcurrently(groups, config.flushConcurrency, (g) => flushGroup(g, force, tally));
+    return tally;
+  }
+
+  /** Flushes run one at a time: two at once could assign and write the same group twice. */
+  function serialized(force: boolean): Promise<FlushResult> {
+    const result = running.then(async () => {
+      busy = true;
+      try {
+        return await flush(force);
+      } finally {
+        busy = false;
+      }
+    });
+    running = result.catch(() => undefined);
+    return result;
+  }
+
+  function tick(): void {
+    if (busy) return; // a slow flush is still running; the next tick catches up
+    serialized(false).catch((error: unknown) => {
+      logger.error('Flushing the ingest buffer failed.', { error });
+    });
+  }
+
+  return {
+    async start() {
+      if (timer) return;
+      try {
+        await serialized(false);
+      } catch (error) {
+        logger.error('Flushing the ingest buffer failed.', { error });
+      }
+      timer = setInterval(tick, config.flushIntervalMs);
+      timer.unref();
+    },
+    async stop() {
+      if (timer) clearInterval(timer);
+      timer = undefined;
+      try {
+        await serialized(true);
+      } catch (error) {
+        logger.error('Flushing the ingest buffer failed; the events stay buffered for the next start.', {
+          error,
+        });
+      }
+    },
+    flushDue: () => serialized(false),
+    flushAll: () => serialized(true),
+  };
+}

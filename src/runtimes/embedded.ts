@@ -1,0 +1,249 @@
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmod, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { collectDefaultMetrics, Registry } from 'prom-client';
+import { createApiApp } from '../api/index.js';
+import { ErrorCode, RouterError } from '../domain/index.js';
+import {
+  createIngestBatcher,
+  createTokenAuthenticator,
+  defaultHttpIngestConfig,
+  type HttpIngestConfig,
+  type StaticIngestToken,
+  validateHttpIngestConfig,
+} from '../ingest/http/index.js';
+import type { Logger } from '../logging/index.js';
+import { gauge } from '../metrics/index.js';
+import type { DelayedRetryConfig } from '../pipeline/delayed-retry.js';
+import { createProcessor } from '../pipeline/processor.js';
+import { createTenantDestinationResolver } from '../pipeline/tenant-destinations.js';
+import { createBuiltinSinkRegistry, type SinkRegistry } from '../sinks/registry.js';
+import type { IngestTokenStore } from '../stores/ports.js';
+import { routerVersion } from '../version.js';
+import { DATA_LAYOUT, type LocalStores, openLocalStores } from './local-stores.js';
+import { createQueueWorker, DEFAULT_WORKER_CONCURRENCY, type QueueWorkerOptions } from './queue-worker.js';
+
+/** Listeners bind loopback unless told otherwise. */
+export const DEFAULT_HOST = '127.0.0.1';
+export const DEFAULT_PORT = 8080;
+/** The cluster id of the default local ingest token. */
+export const LOCAL_CLUSTER_ID = 'local';
+
+export interface EmbeddedRouterOptions {
+  readonly dataDir: string;
+  readonly host?: string;
+  /** 0 picks a free port. */
+  readonly port?: number;
+  readonly logger: Logger;
+  readonly registry?: Registry;
+  /** A fixed ingest token (`TLR_INGEST_TOKEN`) instead of the one kept in the data directory. */
+  readonly ingestToken?: string;
+  readonly ingest?: Partial<HttpIngestConfig>;
+  readonly concurrency?: number;
+  readonly delayedRetry?: DelayedRetryConfig;
+  /** Disk budget of the central object store, in bytes. */
+  readonly maxObjectStoreBytes?: number;
+  readonly sinks?: SinkRegistry;
+  readonly onOutcome?: QueueWorkerOptions['onOutcome'];
+}
+
+/** A running embedded router. */
+export interface EmbeddedRouter {
+  /** Base URL of the HTTP listener. */
+  readonly url: string;
+  readonly dataDir: string;
+  /** A token that may write every namespace of the local cluster. */
+  readonly ingestToken: string;
+  readonly stores: LocalStores;
+  readonly registry: Registry;
+  /** Stops ingest, flushes buffered events, finishes or releases in-flight work, closes stores. */
+  stop(): Promise<void>;
+}
+
+/** Another process holds the data directory. */
+export class DataDirLockedError extends RouterError {
+  override readonly name = 'DataDirLockedError';
+  constructor(message: string) {
+    super(ErrorCode.DATA_DIR_LOCKED, message);
+  }
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+function lockDataDir(dataDir: string): () => void {
+  const path = join(dataDir, DATA_LAYOUT.lock);
+  try {
+    const pid = Number.parseInt(readFileSync(path, 'utf8'), 10);
+    if (Number.isInteger(pid) && pid !== process.pid && isAlive(pid)) {
+      throw new DataDirLockedError(
+        `Another tlr (pid ${pid}) is running on data directory '${dataDir}'; stop it or use --data-dir.`,
+      );
+    }
+  } catch (error) {
+    if (error instanceof DataDirLockedError) throw error;
+    // No lock file, or a stale one: take it.
+  }
+  writeFileSync(path, String(process.pid));
+  return () => rmSync(path, { force: true });
+}
+
+async function defaultIngestToken(
+  dataDir: string,
+  tokens: IngestTokenStore,
+  logger: Logger,
+): Promise<string> {
+  const path = join(dataDir, DATA_LAYOUT.ingestToken);
+  try {
+    const token = (await readFile(path, 'utf8')).trim();
+    if (token && (await tokens.verify(token))) return token;
+    logger.warn('The saved ingest token is not known to the store; creating a new one.', { path });
+  } catch {
+    // First start on this data directory.
+  }
+  const created = await tokens.create({
+    clusterId: LOCAL_CLUSTER_ID,
+    namespaces: ['*'],
+    description: 'default local token of tlr up',
+  });
+  await writeFile(path, `${created.token}\n`, { mode: 0o600 });
+  await chmod(path, 0o600);
+  return created.token;
+}
+
+/**
+ * Starts the whole router in one process on a data directory: HTTP ingest, the processor
+ * over the SQLite queue, health and metrics.
+ *
+ * @throws DataDirLockedError when another process runs on the data directory
+ * @example const router = await startEmbeddedRouter({ dataDir: '.tlr', logger });
+ */
+export async function startEmbeddedRouter(options: EmbeddedRouterOptions): Promise<EmbeddedRouter> {
+  const { logger } = options;
+  const registry = options.registry ?? new Registry();
+  if (!options.registry) collectDefaultMetrics({ register: registry });
+  const ingestConfig = validateHttpIngestConfig({ ...defaultHttpIngestConfig(), ...options.ingest });
+  const stores = openLocalStores(options.dataDir, {
+    ...(options.maxObjectStoreBytes !== undefined && { maxObjectBytes: options.maxObjectStoreBytes }),
+  });
+  let unlock: () => void;
+  try {
+    unlock = lockDataDir(stores.dataDir);
+  } catch (error) {
+    stores.close();
+    throw error;
+  }
+
+  const staticTokens: StaticIngestToken[] = options.ingestToken
+    ? [{ id: 'env', token: options.ingestToken, clusterId: LOCAL_CLUSTER_ID, namespaces: ['*'] }]
+    : [];
+  const ingestToken =
+    options.ingestToken ?? (await defaultIngestToken(stores.dataDir, stores.tokens, logger));
+  const authenticator = createTokenAuthenticator({ store: stores.tokens, staticTokens });
+
+  const sinks = options.sinks ?? createBuiltinSinkRegistry();
+  const resolver = createTenantDestinationResolver({
+    store: stores.configs,
+    sinks,
+    sinkDeps: { baseDir: stores.dataDir, logger, registry },
+    logger,
+    registry,
+  });
+  const processor = createProcessor({
+    objectStore: stores.objects,
+    resolver,
+    checkpoints: stores.checkpoints,
+    deadLetters: stores.deadLetters,
+    queue: stores.queue,
+    logger,
+    registry,
+    ...(options.delayedRetry !== undefined && { delayedRetry: options.delayedRetry }),
+  });
+  const worker = createQueueWorker({
+    queue: stores.queue,
+    processor,
+    logger,
+    concurrency: options.concurrency ?? DEFAULT_WORKER_CONCURRENCY,
+    ...(options.onOutcome !== undefined && { onOutcome: options.onOutcome }),
+  });
+  const batcher = createIngestBatcher({
+    buffer: stores.ingestBuffer,
+    objectStore: stores.objects,
+    queue: stores.queue,
+    config: ingestConfig,
+    logger,
+    registry,
+  });
+  gauge(registry, {
+    name: 'tlr_queue_messages',
+    help: 'Messages in the notification queue, by state (visible, in_flight, delayed, dead_lettered).',
+    labelNames: ['state'],
+    async collect() {
+      const stats = await stores.queue.stats();
+      this.set({ state: 'visible' }, stats.visible);
+      this.set({ state: 'in_flight' }, stats.inFlight);
+      this.set({ state: 'delayed' }, stats.delayed);
+      this.set({ state: 'dead_lettered' }, stats.deadLettered);
+    },
+  });
+
+  const app = createApiApp({
+    logger,
+    registry,
+    version: routerVersion(),
+    checks: {
+      store: async () => {
+        stores.db.prepare('SELECT 1').get();
+        return { status: 'ok' };
+      },
+    },
+    ingest: { authenticator, buffer: stores.ingestBuffer, config: ingestConfig },
+  });
+
+  try {
+    await batcher.start();
+    await app.listen({ host: options.host ?? DEFAULT_HOST, port: options.port ?? DEFAULT_PORT });
+  } catch (error) {
+    await batcher.stop().catch(() => {});
+    await app.close().catch(() => {});
+    unlock();
+    stores.close();
+    throw error;
+  }
+  worker.start();
+  const address = app.server.address();
+  const url =
+    typeof address === 'object' && address ? `http://${formatHost(address.address)}:${address.port}` : '';
+  logger.info('The router is up.', { url, dataDir: stores.dataDir });
+
+  let stopping: Promise<void> | undefined;
+  return {
+    url,
+    dataDir: stores.dataDir,
+    ingestToken,
+    stores,
+    registry,
+    stop() {
+      stopping ??= (async () => {
+        await app.close();
+        await batcher.stop();
+        await worker.stop();
+        await resolver.close();
+        stores.close();
+        unlock();
+        logger.info('The router stopped.', { dataDir: stores.dataDir });
+      })();
+      return stopping;
+    },
+  };
+}
+
+function formatHost(address: string): string {
+  return address.includes(':') ? `[${address}]` : address;
+}

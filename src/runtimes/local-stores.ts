@@ -1,0 +1,87 @@
+import { join, resolve } from 'node:path';
+import {
+  createFileObjectStore,
+  createSqliteCheckpointStore,
+  createSqliteConfigStore,
+  createSqliteDeadLetterStore,
+  createSqliteQueue,
+  openDatabase,
+  type SqliteDatabase,
+} from '../stores/local/index.js';
+import { createSqliteIngestBuffer } from '../stores/local/ingest-buffer.js';
+import { createSqliteTokenStore } from '../stores/local/token-store.js';
+import type {
+  CheckpointStore,
+  DeadLetterStore,
+  DeliveryConfigStore,
+  IngestBuffer,
+  IngestTokenStore,
+  NotificationQueue,
+  ObjectStore,
+} from '../stores/ports.js';
+
+/** Where the embedded router keeps things, under its data directory. */
+export const DATA_LAYOUT = {
+  database: 'tlr.db',
+  objects: 'objects',
+  outputs: 'outputs',
+  ingestToken: 'ingest-token',
+  lock: 'tlr.lock',
+} as const;
+
+/** The default data directory of `tlr up`, relative to the working directory. */
+export const DEFAULT_DATA_DIR = '.tlr';
+
+/** Every embedded store, opened on one data directory. */
+export interface LocalStores {
+  readonly dataDir: string;
+  readonly db: SqliteDatabase;
+  readonly objects: ObjectStore;
+  readonly queue: NotificationQueue;
+  readonly configs: DeliveryConfigStore;
+  readonly checkpoints: CheckpointStore;
+  readonly deadLetters: DeadLetterStore;
+  readonly tokens: IngestTokenStore;
+  readonly ingestBuffer: IngestBuffer;
+  close(): void;
+}
+
+export interface LocalStoreOptions {
+  /** Disk budget of the central object store, in bytes. */
+  readonly maxObjectBytes?: number;
+  /** Receives before a message goes to the queue's own dead-letter table. */
+  readonly maxReceiveCount?: number;
+}
+
+/**
+ * Opens (creating and migrating as needed) the embedded stores of a data directory:
+ * SQLite for queue, configs, checkpoints, dead letters, tokens and the ingest buffer; the
+ * filesystem for the central objects.
+ *
+ * @param dataDir - the data directory; created if missing
+ */
+export function openLocalStores(dataDir: string, options: LocalStoreOptions = {}): LocalStores {
+  const dir = resolve(dataDir);
+  const db = openDatabase(join(dir, DATA_LAYOUT.database));
+  const queue = createSqliteQueue(db, {
+    ...(options.maxReceiveCount !== undefined && { maxReceiveCount: options.maxReceiveCount }),
+  });
+  return {
+    dataDir: dir,
+    db,
+    objects: createFileObjectStore({
+      rootDir: join(dir, DATA_LAYOUT.objects),
+      ...(options.maxObjectBytes !== undefined && { maxBytes: options.maxObjectBytes }),
+    }),
+    queue,
+    configs: createSqliteConfigStore(db),
+    checkpoints: createSqliteCheckpointStore(db),
+    deadLetters: createSqliteDeadLetterStore(db),
+    tokens: createSqliteTokenStore(db),
+    ingestBuffer: createSqliteIngestBuffer(db),
+    close() {
+      queue.close();
+      db.close();
+    },
+  };
+}

@@ -1,0 +1,8 @@
+export { createSqliteCheckpointStore } from './checkpoint-store.js';
+export { createSqliteConfigStore, InvalidCursorError } from './config-store.js';
+export { type Migration, migrate, openDatabase, type SqliteDatabase } from './database.js';
+export { createSqliteDeadLetterStore, type SqliteDeadLetterStoreOptions } from './dead-letter-store.js';
+export { createSqliteIngestBuffer } from './ingest-buffer.js';
+export { createFileObjectStore, type FileObjectStoreOptions, StoreFullError } from './object-store.js';
+export { createSqliteQueue, type SqliteQueue, type SqliteQueueOptions } from './queue.js';
+export { createSqliteTokenStore, hashIngestToken, INGEST_TOKEN_PREFIX } from './token-store.js';

@@ -1,0 +1,196 @@
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { openDatabase, type SqliteDatabase } from '../../../src/stores/local/database.js';
+import { createSqliteIngestBuffer } from '../../../src/stores/local/ingest-buffer.js';
+import type { BufferedEvent, IngestBuffer, IngestGroup } from '../../../src/stores/ports.js';
+import { objectKeyPartsFactory } from '../../helpers/factories.js';
+import { makeTempDir, removeTempDirs } from '../../helpers/temp-dir.js';
+
+function groupFactory(): IngestGroup {
+  const { clusterId, namespace, application, podName } = objectKeyPartsFactory();
+  return { clusterId, namespace, application, podName };
+}
+
+function eventsFor(group: IngestGroup, messages: readonly string[]): BufferedEvent[] {
+  return messages.map((message) => ({ ...group, line: JSON.stringify({ message }) }));
+}
+
+/** Object bytes of lines: UTF-8 plus one newline each. */
+function objectBytes(events: readonly BufferedEvent[]): number {
+  return events.reduce((sum, e) => sum + Buffer.byteLength(e.line) + 1, 0);
+}
+
+describe('createSqliteIngestBuffer', () => {
+  let dbPath: string;
+  let db: SqliteDatabase;
+  let buffer: IngestBuffer;
+
+  beforeEach(async () => {
+    dbPath = join(await makeTempDir('tlr-ingest-buffer-'), 'tlr.db');
+    db = openDatabase(dbPath);
+    buffer = createSqliteIngestBuffer(db);
+  });
+
+  afterEach(async () => {
+    db.close();
+    await removeTempDirs();
+  });
+
+  it('groups appended events by cluster, namespace, application and pod with their bytes and age', async () => {
+    // Prepare
+    const a = groupFactory();
+    const b = groupFactory();
+    const first = eventsFor(a, ['one', 'zwei ü']);
+    const second = [...eventsFor(b, ['x']), ...eventsFor(a, ['three'])];
+
+    // Act
+    await buffer.append(first, 1_000);
+    await buffer.append(second, 2_000);
+    const groups = await buffer.pendingGroups();
+
+    // Assess
+    const aEvents = [...first, second[1]!];
+    expect(groups).toHaveLength(2);
+    expect(groups).toContainEqual({
+      ...a,
+      events: 3,
+      bytes: objectBytes(aEvents),
+      oldestReceivedAtMs: 1_000,
+    });
+    expect(groups).toContainEqual({
+      ...b,
+      events: 1,
+      bytes: objectBytes([second[0]!]),
+      oldestReceivedAtMs: 2_000,
+    });
+    expect(await buffer.pendingBytes()).toBe(objectBytes([...first, ...second]));
+  });
+
+  it('assigns the oldest events of a group up to the byte limit, in arrival order', async () => {
+    // Prepare
+    const group = groupFactory();
+    const events = eventsFor(group, ['a1', 'a2', 'a3', 'a4']);
+    await buffer.append(events, 1_000);
+    const twoLines = objectBytes(events.slice(0, 2));
+
+    // Act
+    const batch = await buffer.assignBatch(group, 'k/1', twoLines);
+
+    // Assess
+    expect(batch).toEqual({ key: 'k/1', lines: events.slice(0, 2).map((e) => e.line), bytes: twoLines });
+    expect(await buffer.pendingGroups()).toEqual([
+      { ...group, events: 2, bytes: objectBytes(events.slice(2)), oldestReceivedAtMs: 1_000 },
+    ]);
+  });
+
+  it('assigns one event even when it alone exceeds the byte limit', async () => {
+    // Prepare
+    const group = groupFactory();
+    await buffer.append(eventsFor(group, ['x'.repeat(100), 'small']), 1_000);
+
+    // Act
+    const batch = await buffer.assignBatch(group, 'k/big', 10);
+
+    // Assess
+    expect(batch?.lines).toHaveLength(1);
+    expect(batch?.lines[0]).toContain('x'.repeat(100));
+  });
+
+  it('assigns nothing for a group without unassigned events', async () => {
+    // Prepare
+    const group = groupFactory();
+    await buffer.append(eventsFor(group, ['a']), 1_000);
+    await buffer.assignBatch(group, 'k/1', 1_000_000);
+
+    // Act
+    const batch = await buffer.assignBatch(group, 'k/2', 1_000_000);
+
+    // Assess
+    expect(batch).toBeUndefined();
+    expect(await buffer.pendingGroups()).toEqual([]);
+  });
+
+  it('keeps assigned events readable under their key until the batch is completed', async () => {
+    // Prepare
+    const group = groupFactory();
+    const events = eventsFor(group, ['a', 'b']);
+    await buffer.append(events, 1_000);
+    await buffer.assignBatch(group, 'k/1', 1_000_000);
+
+    // Act
+    const keys = await buffer.assignedBatchKeys();
+    const batch = await buffer.readBatch('k/1');
+    await buffer.completeBatch('k/1');
+
+    // Assess
+    expect(keys).toEqual(['k/1']);
+    expect(batch).toEqual({ key: 'k/1', lines: events.map((e) => e.line), bytes: objectBytes(events) });
+    expect(await buffer.assignedBatchKeys()).toEqual([]);
+    expect(await buffer.readBatch('k/1')).toBeUndefined();
+    expect(await buffer.pendingBytes()).toBe(0);
+  });
+
+  it('counts assigned but not completed events in the pending bytes', async () => {
+    // Prepare
+    const group = groupFactory();
+    const events = eventsFor(group, ['a', 'b']);
+    await buffer.append(events, 1_000);
+
+    // Act
+    await buffer.assignBatch(group, 'k/1', 1_000_000);
+
+    // Assess
+    expect(await buffer.pendingBytes()).toBe(objectBytes(events));
+  });
+
+  it('keeps events and their batch keys across a reopen, as after a crash', async () => {
+    // Prepare
+    const group = groupFactory();
+    const events = eventsFor(group, ['a', 'b', 'c']);
+    await buffer.append(events, 1_000);
+    await buffer.assignBatch(group, 'k/1', objectBytes(events.slice(0, 1)));
+    db.close();
+
+    // Act
+    db = openDatabase(dbPath);
+    const reopened = createSqliteIngestBuffer(db);
+
+    // Assess
+    expect(await reopened.assignedBatchKeys()).toEqual(['k/1']);
+    expect((await reopened.readBatch('k/1'))?.lines).toEqual([events[0]!.line]);
+    expect(await reopened.pendingGroups()).toEqual([
+      { ...group, events: 2, bytes: objectBytes(events.slice(1)), oldestReceivedAtMs: 1_000 },
+    ]);
+    expect(await reopened.pendingBytes()).toBe(objectBytes(events));
+  });
+
+  it('stores nothing of a request when one of its events cannot be stored', async () => {
+    // Prepare
+    const group = groupFactory();
+    const events = [...eventsFor(group, ['a']), { ...group, line: null as unknown as string }];
+
+    // Act
+    const error = await buffer.append(events, 1_000).catch((e: unknown) => e);
+
+    // Assess
+    expect(error).toBeInstanceOf(Error);
+    expect(await buffer.pendingGroups()).toEqual([]);
+    expect(await buffer.pendingBytes()).toBe(0);
+  });
+
+  it('appends thousands of events in one call', async () => {
+    // Prepare
+    const group = groupFactory();
+    const events = eventsFor(
+      group,
+      Array.from({ length: 5_000 }, (_, i) => `message ${i}`),
+    );
+
+    // Act
+    await buffer.append(events, 1_000);
+
+    // Assess
+    const [pending] = await buffer.pendingGroups();
+    expect(pending?.events).toBe(5_000);
+  });
+});
