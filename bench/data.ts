@@ -18,7 +18,7 @@ export async function generateObjects(
   const generator = createLogGenerator({
     seed,
     clusterId: 'bench-cluster',
-    tenants: [{ namespace: 'bench', applications: ['kube-apiserver'], podsPerApplication: 1 }],
+    tenants: [{ namespace: 'bench', applications: ['kube-controller-manager'], podsPerApplication: 1 }],
     startMs: Date.UTC(2026, 0, 1),
     targetEventBytes: EVENT_BYTES,
   });
@@ -29,7 +29,7 @@ export async function generateObjects(
     const body = await gzipLines(generator, eventsPerObject);
     bytes += body.raw;
     gzipBytes += body.gzip.length;
-    const key = `bench-cluster/bench/kube-apiserver/kube-apiserver-0/20260101-000000-${String(i).padStart(6, '0')}.json.gz`;
+    const key = `bench-cluster/bench/kube-controller-manager/kube-controller-manager-0/20260101-000000-${String(i).padStart(6, '0')}.json.gz`;
     await store.put(key, body.gzip);
     keys.push(key);
   }

@@ -62,7 +62,11 @@ async function bareParse(path: string): Promise<number> {
     const text = carry + (chunk as Buffer).toString('utf8');
     const lines = text.split('\n');
     carry = lines.pop() ?? '';
-    for (const line of lines) if (line) JSON.parse(line), n++;
+    for (const line of lines) {
+      if (!line) continue;
+      JSON.parse(line);
+      n++;
+    }
   }
   return n;
 }
@@ -121,12 +125,13 @@ async function main(): Promise<void> {
       const generator = createLogGenerator({
         seed: 11,
         clusterId: 'bench-cluster',
-        tenants: [{ namespace: 'bench', applications: ['kube-apiserver'], podsPerApplication: 1 }],
+        tenants: [{ namespace: 'bench', applications: ['kube-controller-manager'], podsPerApplication: 1 }],
         startMs: Date.UTC(2026, 0, 1),
         targetEventBytes: EVENT_BYTES,
       });
       const body = await gzipLines(generator, Math.round((sizeMb * 1024 * 1024) / gzipPerEvent));
-      const key = 'bench-cluster/bench/kube-apiserver/kube-apiserver-0/20260101-000000-rss.json.gz';
+      const key =
+        'bench-cluster/bench/kube-controller-manager/kube-controller-manager-0/20260101-000000-rss.json.gz';
       await probeStore.put(key, body.gzip);
       const output = execFileSync(
         process.execPath,

@@ -140,6 +140,10 @@ export async function startEmbeddedRouter(options: EmbeddedRouterOptions): Promi
     throw error;
   }
 
+  // Holding the lock, this process is the only consumer: what a crashed run had in flight resumes now.
+  const released = stores.queue.releaseInFlight();
+  if (released > 0) logger.warn('Resumed messages a previous run left in flight.', { count: released });
+
   const staticTokens: StaticIngestToken[] = options.ingestToken
     ? [{ id: 'env', token: options.ingestToken, clusterId: LOCAL_CLUSTER_ID, namespaces: ['*'] }]
     : [];

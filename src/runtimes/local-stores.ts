@@ -7,6 +7,7 @@ import {
   createSqliteQueue,
   openDatabase,
   type SqliteDatabase,
+  type SqliteQueue,
 } from '../stores/local/index.js';
 import { createSqliteIngestBuffer } from '../stores/local/ingest-buffer.js';
 import { createSqliteTokenStore } from '../stores/local/token-store.js';
@@ -16,7 +17,6 @@ import type {
   DeliveryConfigStore,
   IngestBuffer,
   IngestTokenStore,
-  NotificationQueue,
   ObjectStore,
 } from '../stores/ports.js';
 
@@ -37,7 +37,7 @@ export interface LocalStores {
   readonly dataDir: string;
   readonly db: SqliteDatabase;
   readonly objects: ObjectStore;
-  readonly queue: NotificationQueue;
+  readonly queue: SqliteQueue;
   readonly configs: DeliveryConfigStore;
   readonly checkpoints: CheckpointStore;
   readonly deadLetters: DeadLetterStore;

@@ -31,6 +31,14 @@ export interface SqliteQueueOptions {
 export type SqliteQueue = NotificationQueue & {
   /** Ends pending long polls (they reject with AbortedError) and refuses further receives. */
   close(): void;
+  /**
+   * Makes every received-but-not-deleted message visible now and voids its receipt handle.
+   * Only for a process that knows no other consumer is alive (the embedded router holding
+   * its data-directory lock): work a crashed run left in flight resumes at once instead of
+   * after its visibility timeout.
+   * @returns how many messages were released
+   */
+  releaseInFlight(): number;
 };
 
 interface MessageRow {
@@ -249,7 +257,18 @@ export function createSqliteQueue(db: SqliteDatabase, options: SqliteQueueOption
     wakeAll();
   }
 
-  return { send, receive, delete: deleteMessage, changeVisibility, stats, close };
+  const releaseStatement = db.prepare(
+    `UPDATE queue_messages SET visible_at = ?, receipt_handle = NULL
+     WHERE queue = ? AND receipt_handle IS NOT NULL AND visible_at > ?`,
+  );
+  function releaseInFlight(): number {
+    const at = now();
+    const { changes } = releaseStatement.run(at, queueName, at);
+    if (changes > 0) wakeAll();
+    return changes;
+  }
+
+  return { send, receive, delete: deleteMessage, changeVisibility, stats, close, releaseInFlight };
 }
 
 function validateOptions(options: {

@@ -503,3 +503,24 @@ describe('createSqliteQueue options', () => {
     expect((error as ConfigValidationError).fieldErrors.map((e) => e.field)).toEqual([field]);
   });
 });
+
+describe('createSqliteQueue releaseInFlight', () => {
+  it('makes messages a crashed consumer left in flight visible at once and voids their handles', async () => {
+    // Prepare
+    const crashed = makeQueue();
+    await crashed.send('in flight');
+    await crashed.send('delayed', { delayMs: 60_000 });
+    const [taken] = await crashed.receive({ maxMessages: 10, waitMs: 0, visibilityTimeoutMs: 300_000 });
+    const restarted = makeQueue({}, reopenDatabase());
+
+    // Act
+    const released = restarted.releaseInFlight();
+    const again = await restarted.receive({ maxMessages: 10, waitMs: 0 });
+    await crashed.delete(taken!.receiptHandle);
+
+    // Assess
+    expect(released).toBe(1);
+    expect(again.map((m) => [m.body, m.receiveCount])).toEqual([['in flight', 2]]);
+    expect((await restarted.stats()).inFlight).toBe(1);
+  });
+});
