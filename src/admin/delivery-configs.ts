@@ -22,7 +22,12 @@ export interface IndexedConfigErrors {
 export class ConfigBatchValidationError extends ConfigValidationError {
   constructor(readonly invalid: readonly IndexedConfigErrors[]) {
     super(
-      invalid.flatMap((i) => i.errors.map((e) => ({ field: `[${i.index}].${e.field}`, message: e.message }))),
+      invalid.flatMap((i) =>
+        i.errors.map((e) => ({
+          field: e.field ? `[${i.index}].${e.field}` : `[${i.index}]`,
+          message: e.message,
+        })),
+      ),
       `delivery config${invalid.length === 1 ? '' : 's'}`,
     );
   }

@@ -78,9 +78,17 @@ export async function* readObjectRecords(body: Readable, options: ReadOptions): 
   const skip = (reason: SkipReason, n = 1) => {
     stats.skipped[reason] = (stats.skipped[reason] ?? 0) + n;
   };
+  // A line within one inflated chunk never reaches the carry check below, so check its
+  // length here too. UTF-8 takes 1 to 3 bytes per UTF-16 unit: count bytes only when unsure.
+  const isTooLong = (line: string) =>
+    line.length > maxLineBytes || (line.length * 3 > maxLineBytes && Buffer.byteLength(line) > maxLineBytes);
   const parseLines = (text: string, out: LogRecord[]) => {
     for (const line of text.split('\n')) {
       stats.lines++;
+      if (isTooLong(line)) {
+        skip(SkipReason.LINE_TOO_LONG);
+        continue;
+      }
       const parsed = parseNdjsonLine(line);
       if (!parsed.ok) {
         skip(parsed.reason, parsed.skipped);

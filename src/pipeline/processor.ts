@@ -302,7 +302,7 @@ export function createProcessor(options: ProcessorOptions): Processor {
             }
             if (batches.length > 0) sends.push(sendBatches(item, object, lastModifiedMs, d, batches, signal));
           }
-          if (sends.length > 0) await Promise.all(sends);
+          if (sends.length > 0) await settleAll(sends);
           if (deliveries.every((d) => d.failure)) break;
         }
       } catch (error) {
@@ -310,7 +310,7 @@ export function createProcessor(options: ProcessorOptions): Processor {
         readFailure = { retryable: false, reason: DeadLetterReason.CORRUPT_OBJECT, message: error.message };
       }
       // What was read before a corrupt tail is still delivered.
-      await Promise.all(
+      await settleAll(
         deliveries
           .filter((d) => !d.failure)
           .map((d) => sendBatches(item, object, lastModifiedMs, d, d.planner.flush(), signal)),
@@ -437,6 +437,17 @@ export function createProcessor(options: ProcessorOptions): Processor {
       return { items: outcomes };
     },
   };
+}
+
+/**
+ * Waits for every send, then rethrows the first failure. Unlike `Promise.all`, no send is
+ * left running (appending, saving its checkpoint) after the processor has given the
+ * message back, so a redelivery never races the previous attempt on one destination.
+ */
+async function settleAll(sends: readonly Promise<void>[]): Promise<void> {
+  const results = await Promise.allSettled(sends);
+  const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed) throw failed.reason;
 }
 
 function isActiveNow(destination: ResolvedDestination, nowMs: number): boolean {

@@ -1,5 +1,6 @@
 import type { Registry } from 'prom-client';
 import {
+  ConfigValidationError,
   createApplicationFilter,
   destinationId,
   parseConfigType,
@@ -105,18 +106,21 @@ export function createTenantDestinationResolver(
       if (type === TENANT_SETTINGS_TYPE) continue;
       const result = readDeliveryConfig(row, options.sinks.lookup);
       const rowKey = `${tenantId}/${type}/${JSON.stringify(row)}`;
-      if (!result.ok) {
+      const reportInvalid = (error: ConfigValidationError) => {
         // A row that someone switched off does not refuse work, valid or not.
-        if (row['enabled'] === false) continue;
-        invalid.push({ type: type || '(missing type)', message: result.error.message });
+        if (row['enabled'] === false) return;
+        invalid.push({ type: type || '(missing type)', message: error.message });
         reportOnce(rowKey, () => {
           invalidRows.inc({ tenant: tenantId });
           options.logger.warn('Ignoring an invalid delivery config row; its work is dead-lettered.', {
             tenant: tenantId,
             type,
-            error: result.error.message,
+            error: error.message,
           });
         });
+      };
+      if (!result.ok) {
+        reportInvalid(result.error);
         continue;
       }
       if (result.warnings.length > 0) {
@@ -129,13 +133,22 @@ export function createTenantDestinationResolver(
         );
       }
       const kind = parseConfigType(result.config.type)!.kind;
+      let sink: Sink;
+      try {
+        sink = sinkFor(result.config, kind);
+      } catch (error) {
+        // A sink factory may refuse a config the schema let through; that row alone is invalid.
+        if (!(error instanceof ConfigValidationError)) throw error;
+        reportInvalid(error);
+        continue;
+      }
       destinations.push({
         id: destinationId(result.config),
         type: result.config.type,
         kind,
         config: result.config,
         accepts: createApplicationFilter(result.config),
-        sink: sinkFor(result.config, kind),
+        sink,
       });
     }
     return { destinations, invalid };

@@ -196,7 +196,9 @@ export interface PendingGroup extends IngestGroup {
 /** Events assigned to one object key, in arrival order. */
 export interface IngestBatch {
   readonly key: string;
-  readonly lines: string[];
+  /** The object body before compression: one event per line, each line ending in `\n`. */
+  readonly ndjson: string;
+  readonly events: number;
   /** Uncompressed object bytes, newlines included. */
   readonly bytes: number;
 }
@@ -216,7 +218,8 @@ export interface IngestBuffer {
   pendingGroups(): Promise<PendingGroup[]>;
   /**
    * Assigns the oldest unassigned events of a group to `key`, as many as fit in
-   * `maxBytes` (at least one), in one transaction.
+   * `maxBytes` (at least one), in one transaction. An adapter that stores events in
+   * chunks assigns whole chunks, so a batch exceeds `maxBytes` only when one chunk does.
    * @returns the batch, or undefined when the group has no unassigned events
    */
   assignBatch(group: IngestGroup, key: string, maxBytes: number): Promise<IngestBatch | undefined>;

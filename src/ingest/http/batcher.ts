@@ -9,7 +9,6 @@ import { encodeWorkItem } from '../../pipeline/notification.js';
 import type {
   IngestBatch,
   IngestBuffer,
-  IngestGroup,
   NotificationQueue,
   ObjectStore,
   PendingGroup,
@@ -18,8 +17,9 @@ import type { HttpIngestConfig } from './config.js';
 
 const gzipAsync = promisify(gzip);
 
-/** Content headers of every object the ingest writes: gzip NDJSON, as Vector writes them. */
+/** Content type of every object the ingest writes: NDJSON, as Vector writes them. */
 export const INGEST_OBJECT_CONTENT_TYPE = 'application/x-ndjson';
+/** Content encoding of every object the ingest writes. */
 export const INGEST_OBJECT_CONTENT_ENCODING = 'gzip';
 
 /** Object sizes worth telling apart, uncompressed, 1 KiB to 16 MiB. */
@@ -142,7 +142,7 @@ export function createIngestBatcher(options: IngestBatcherOptions): IngestBatche
   /** Steps (b) to (d) for one assigned batch. */
   async function writeBatch(batch: IngestBatch, tally: FlushTally): Promise<boolean> {
     try {
-      const body = await gzipAsync(Buffer.from(`${batch.lines.join('\n')}\n`, 'utf8'));
+      const body = await gzipAsync(Buffer.from(batch.ndjson, 'utf8'));
       await objectStore
         .put(batch.key, body, {
           contentType: INGEST_OBJECT_CONTENT_TYPE,
@@ -164,33 +164,40 @@ export function createIngestBatcher(options: IngestBatcherOptions): IngestBatche
       logger.warn('Writing an ingest batch failed; its events stay buffered and will be retried.', {
         key: batch.key,
         stage,
-        events: batch.lines.length,
+        events: batch.events,
         error: error instanceof BatchStageError ? error.cause : error,
       });
       return false;
     }
     objectsWritten.inc();
-    eventsFlushed.inc(batch.lines.length);
+    eventsFlushed.inc(batch.events);
     objectBytes.observe(batch.bytes);
     tally.objects++;
-    tally.events += batch.lines.length;
+    tally.events += batch.events;
     logger.debug('Wrote an ingest object.', {
       key: batch.key,
-      events: batch.lines.length,
+      events: batch.events,
       bytes: batch.bytes,
     });
     return true;
   }
 
-  /** Batches assigned by an earlier flush or run that did not finish: same key again. */
-  async function rewriteAssigned(tally: FlushTally): Promise<void> {
+  /**
+   * Batches assigned by an earlier flush or run that did not finish: same key again.
+   * @returns whether every one of them was written
+   */
+  async function rewriteAssigned(tally: FlushTally, recovering: boolean): Promise<boolean> {
     const keys = await buffer.assignedBatchKeys();
-    if (keys.length === 0) return;
-    logger.info('Re-writing ingest batches left unfinished.', { batches: keys.length });
+    if (keys.length === 0) return true;
+    const fields = { batches: keys.length };
+    if (recovering) logger.info('Re-writing ingest batches left unfinished by the previous run.', fields);
+    else logger.debug('Re-writing ingest batches whose write failed.', fields);
+    const failuresBefore = tally.failures;
     await forEachConcurrently(keys, config.flushConcurrency, async (key) => {
       const batch = await buffer.readBatch(key);
       if (batch) await writeBatch(batch, tally);
     });
+    return tally.failures === failuresBefore;
   }
 
   function isDue(group: PendingGroup, atMs: number): boolean {
@@ -228,21 +235,26 @@ export function createIngestBatcher(options: IngestBatcherOptions): IngestBatche
     }
   }
 
-  async function flush(force: boolean): Promise<FlushResult> {
+  async function flush(force: boolean, recovering = false): Promise<FlushResult> {
     const tally: FlushTally = { objects: 0, events: 0, failures: 0 };
-    await rewriteAssigned(tally);
+    // While old batches cannot be written the store is likely down: cutting new ones would
+    // only turn the outage into many small objects later. Back-pressure takes over.
+    if (!(await rewriteAssigned(tally, recovering))) return tally;
     const atMs = now();
     const groups = (await buffer.pendingGroups()).filter((g) => force || isDue(g, atMs));
     await forEachConcurrently(groups, config.flushConcurrency, (g) => flushGroup(g, force, tally));
     return tally;
   }
 
-  /** Flushes run one at a time: two at once could assign and write the same group twice. */
-  function serialized(force: boolean): Promise<FlushResult> {
+  /**
+   * Flushes run one at a time: a second one would take the batches the first is still
+   * writing for leftovers and write them again.
+   */
+  function serialized(force: boolean, recovering = false): Promise<FlushResult> {
     const result = running.then(async () => {
       busy = true;
       try {
-        return await flush(force);
+        return await flush(force, recovering);
       } finally {
         busy = false;
       }
@@ -262,7 +274,7 @@ export function createIngestBatcher(options: IngestBatcherOptions): IngestBatche
     async start() {
       if (timer) return;
       try {
-        await serialized(false);
+        await serialized(false, true);
       } catch (error) {
         logger.error('Flushing the ingest buffer failed.', { error });
       }

@@ -14,6 +14,7 @@ import type { BufferedEvent, IngestBuffer, TokenBinding } from '../../stores/por
 import { createNamespaceMatcher, type TokenAuthenticator } from './auth.js';
 import type { HttpIngestConfig } from './config.js';
 import {
+  type BodyEvent,
   type EventIdentity,
   type ParsedBody,
   parseJsonBody,
@@ -24,8 +25,9 @@ import {
 
 /** Where collectors post events. */
 export const INGEST_ROUTE = '/api/v1/ingest';
-/** Content types the route reads; anything else gets 415. */
+/** Content type of NDJSON bodies (Vector `newline_delimited`, Fluent Bit `json_lines`); others get 415. */
 export const NDJSON_CONTENT_TYPE = 'application/x-ndjson';
+/** Content type of JSON array or single-object bodies (Fluent Bit `json`). */
 export const JSON_CONTENT_TYPE = 'application/json';
 /** Most per-event details an error response lists; its message gives the full count. */
 export const MAX_ERROR_DETAILS = 100;
@@ -90,6 +92,53 @@ function capDetails(details: ApiErrorDetail[]): { details: ApiErrorDetail[]; mor
     details: details.slice(0, MAX_ERROR_DETAILS),
     more: ` (the first ${MAX_ERROR_DETAILS} are listed)`,
   };
+}
+
+/** The events of one request, sorted by what happens to them. */
+interface SortedEvents {
+  readonly accepted: AcceptedEvent[];
+  /** Unusable events (missing namespace, …); the others are still stored. */
+  readonly rejected: IngestResponse['rejected'];
+  /** Events outside the token's scope; any one refuses the whole request. */
+  readonly forbidden: ApiErrorDetail[];
+  /** Rejected and forbidden events per reason, for the events counter. */
+  readonly rejectedTally: Map<string, number>;
+}
+
+function sortEvents(events: readonly BodyEvent[], binding: TokenBinding): SortedEvents {
+  const allowed = createNamespaceMatcher(binding.namespaces);
+  const sorted: SortedEvents = { accepted: [], rejected: [], forbidden: [], rejectedTally: new Map() };
+  const tally = (reason: string) =>
+    sorted.rejectedTally.set(reason, (sorted.rejectedTally.get(reason) ?? 0) + 1);
+  events.forEach(({ value, line }, index) => {
+    const result = readEventIdentity(value);
+    if (!result.ok) {
+      sorted.rejected.push({ index, reason: result.reason, message: atLine(result.message, line) });
+      tally(result.reason);
+      return;
+    }
+    const { identity } = result;
+    if (identity.declaredClusterId !== undefined && identity.declaredClusterId !== binding.clusterId) {
+      sorted.forbidden.push({
+        index,
+        field: 'cluster_id',
+        message: atLine(`Cluster '${identity.declaredClusterId}' is not the token's cluster.`, line),
+      });
+      tally(IngestOutcome.FORBIDDEN_CLUSTER);
+      return;
+    }
+    if (!allowed(identity.namespace)) {
+      sorted.forbidden.push({
+        index,
+        field: 'namespace',
+        message: atLine(`Namespace '${identity.namespace}' is not allowed for this token.`, line),
+      });
+      tally(IngestOutcome.FORBIDDEN_NAMESPACE);
+      return;
+    }
+    sorted.accepted.push(result);
+  });
+  return sorted;
 }
 
 /**
@@ -217,42 +266,7 @@ export const httpIngestPlugin: FastifyPluginAsync<HttpIngestPluginOptions> = asy
         );
       }
 
-      const allowed = createNamespaceMatcher(binding.namespaces);
-      const accepted: AcceptedEvent[] = [];
-      const rejected: IngestResponse['rejected'] = [];
-      const forbidden: ApiErrorDetail[] = [];
-      const rejectedTally = new Map<string, number>();
-      const tallyRejected = (reason: string) =>
-        rejectedTally.set(reason, (rejectedTally.get(reason) ?? 0) + 1);
-
-      body.events.forEach(({ value, line }, index) => {
-        const result = readEventIdentity(value);
-        if (!result.ok) {
-          rejected.push({ index, reason: result.reason, message: atLine(result.message, line) });
-          tallyRejected(result.reason);
-          return;
-        }
-        const { identity } = result;
-        if (identity.declaredClusterId !== undefined && identity.declaredClusterId !== binding.clusterId) {
-          forbidden.push({
-            index,
-            field: 'cluster_id',
-            message: atLine(`Cluster '${identity.declaredClusterId}' is not the token's cluster.`, line),
-          });
-          tallyRejected(IngestOutcome.FORBIDDEN_CLUSTER);
-          return;
-        }
-        if (!allowed(identity.namespace)) {
-          forbidden.push({
-            index,
-            field: 'namespace',
-            message: atLine(`Namespace '${identity.namespace}' is not allowed for this token.`, line),
-          });
-          tallyRejected(IngestOutcome.FORBIDDEN_NAMESPACE);
-          return;
-        }
-        accepted.push(result);
-      });
+      const { accepted, rejected, forbidden, rejectedTally } = sortEvents(body.events, binding);
 
       if (forbidden.length > 0) {
         // One foreign event refuses the whole request: a token writing outside its scope

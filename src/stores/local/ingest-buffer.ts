@@ -1,8 +1,23 @@
+import { ConfigValidationError } from '../../domain/index.js';
 import type { BufferedEvent, IngestBatch, IngestBuffer, IngestGroup, PendingGroup } from '../ports.js';
-import { migrate, type SqliteDatabase } from './database.js';
+import { type Migration, migrate, type SqliteDatabase } from './database.js';
 
 /** One newline per line in the object body. */
 const NEWLINE_BYTES = 1;
+/**
+ * Default chunk size: small enough that objects of a few MiB come out within a few percent
+ * of their size limit, large enough that a 10 MiB request is a few hundred rows at most.
+ */
+export const DEFAULT_MAX_CHUNK_BYTES = 64 * 1024;
+
+/** What `createSqliteIngestBuffer` accepts. */
+export interface SqliteIngestBufferOptions {
+  /**
+   * Largest chunk in bytes (lines plus newlines); a single bigger event gets a chunk of its
+   * own. Batches are made of whole chunks. Default 64 KiB.
+   */
+  readonly maxChunkBytes?: number;
+}
 
 interface GroupRow {
   cluster_id: string;
@@ -14,116 +29,223 @@ interface GroupRow {
   oldest_ms: number;
 }
 
-interface LineRow {
+interface ChunkRow {
   seq: number;
-  line: string;
+  events: number;
   bytes: number;
+}
+
+interface Chunk extends IngestGroup {
+  events: number;
+  bytes: number;
+  lines: string[];
+}
+
+const INGEST_BUFFER_MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    description: 'Ingested events waiting to be written as objects.',
+    up: (d) =>
+      d.exec(`CREATE TABLE ingest_events (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        cluster_id TEXT NOT NULL,
+        namespace TEXT NOT NULL,
+        application TEXT NOT NULL,
+        pod_name TEXT NOT NULL,
+        received_at_ms INTEGER NOT NULL,
+        bytes INTEGER NOT NULL,
+        line TEXT NOT NULL,
+        batch_key TEXT
+      );
+      CREATE INDEX ingest_events_unassigned ON ingest_events (cluster_id, namespace, application, pod_name, seq)
+        WHERE batch_key IS NULL;
+      CREATE INDEX ingest_events_assigned ON ingest_events (batch_key, seq) WHERE batch_key IS NOT NULL;`),
+  },
+  {
+    version: 2,
+    description: 'Events stored in chunks per group and request; buffered events become one-event chunks.',
+    up: (d) =>
+      d.exec(`CREATE TABLE ingest_chunks (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        cluster_id TEXT NOT NULL,
+        namespace TEXT NOT NULL,
+        application TEXT NOT NULL,
+        pod_name TEXT NOT NULL,
+        received_at_ms INTEGER NOT NULL,
+        events INTEGER NOT NULL,
+        bytes INTEGER NOT NULL,
+        batch_key TEXT
+      );
+      CREATE TABLE ingest_chunk_bodies (
+        seq INTEGER PRIMARY KEY,
+        ndjson TEXT NOT NULL
+      );
+      INSERT INTO ingest_chunks (seq, cluster_id, namespace, application, pod_name, received_at_ms, events, bytes, batch_key)
+        SELECT seq, cluster_id, namespace, application, pod_name, received_at_ms, 1, bytes, batch_key FROM ingest_events;
+      INSERT INTO ingest_chunk_bodies (seq, ndjson) SELECT seq, line || char(10) FROM ingest_events;
+      DROP TABLE ingest_events;
+      CREATE INDEX ingest_chunks_unassigned
+        ON ingest_chunks (cluster_id, namespace, application, pod_name, seq, received_at_ms, events, bytes)
+        WHERE batch_key IS NULL;
+      CREATE INDEX ingest_chunks_assigned ON ingest_chunks (batch_key, seq) WHERE batch_key IS NOT NULL;`),
+  },
+];
+
+function groupKey(g: IngestGroup): string {
+  return JSON.stringify([g.clusterId, g.namespace, g.application, g.podName]);
 }
 
 /**
  * The ingest write-ahead buffer in SQLite. `openDatabase` sets WAL with `synchronous =
  * FULL`, so a committed `append` survives a power loss before the collector hears 200.
  *
+ * Events are stored as chunks: the NDJSON of one group's events from one request, cut at
+ * `maxChunkBytes`. A request from a node's collector mixes events of many pods; one row
+ * per event would scatter each group over every page, and flushing a group would then
+ * rewrite most of the table. Chunk metadata and bodies live in separate tables so that
+ * assigning a chunk to a batch rewrites a few bytes, not the body.
+ *
  * Rows carry a `batch_key` once assigned to an object; the key survives a crash, so a
  * restart re-writes the same object instead of a second one.
  *
- * The byte total for back-pressure is kept in memory (computed once at open) because a
- * `SUM` on every request would cost O(rows) exactly when the buffer is large. The table
- * therefore must have one writer process.
+ * The byte total for back-pressure is kept in memory (summed once at open), so the table
+ * must have one writer process.
  *
  * @param db - an open database (see `openDatabase`)
+ * @throws ConfigValidationError when `maxChunkBytes` is not a whole number ≥ 1
  */
-export function createSqliteIngestBuffer(db: SqliteDatabase): IngestBuffer {
-  migrate(db, 'ingest_buffer', [
-    {
-      version: 1,
-      description: 'Ingested events waiting to be written as objects.',
-      up: (d) =>
-        d.exec(`CREATE TABLE ingest_events (
-          seq INTEGER PRIMARY KEY AUTOINCREMENT,
-          cluster_id TEXT NOT NULL,
-          namespace TEXT NOT NULL,
-          application TEXT NOT NULL,
-          pod_name TEXT NOT NULL,
-          received_at_ms INTEGER NOT NULL,
-          bytes INTEGER NOT NULL,
-          line TEXT NOT NULL,
-          batch_key TEXT
-        );
-        CREATE INDEX ingest_events_unassigned ON ingest_events (cluster_id, namespace, application, pod_name, seq)
-          WHERE batch_key IS NULL;
-        CREATE INDEX ingest_events_assigned ON ingest_events (batch_key, seq) WHERE batch_key IS NOT NULL;`),
-    },
-  ]);
+export function createSqliteIngestBuffer(
+  db: SqliteDatabase,
+  options: SqliteIngestBufferOptions = {},
+): IngestBuffer {
+  const maxChunkBytes = options.maxChunkBytes ?? DEFAULT_MAX_CHUNK_BYTES;
+  if (!Number.isInteger(maxChunkBytes) || maxChunkBytes < 1) {
+    throw new ConfigValidationError(
+      [{ field: 'maxChunkBytes', message: 'must be a whole number of bytes ≥ 1' }],
+      'ingest buffer options',
+    );
+  }
+  migrate(db, 'ingest_buffer', INGEST_BUFFER_MIGRATIONS);
 
-  const insert = db.prepare(
-    `INSERT INTO ingest_events (cluster_id, namespace, application, pod_name, received_at_ms, bytes, line)
+  const insertChunk = db.prepare(
+    `INSERT INTO ingest_chunks (cluster_id, namespace, application, pod_name, received_at_ms, events, bytes)
      VALUES (?, ?, ?, ?, ?, ?, ?)`,
   );
+  const insertBody = db.prepare('INSERT INTO ingest_chunk_bodies (seq, ndjson) VALUES (?, ?)');
   const groups = db.prepare(
     `SELECT cluster_id, namespace, application, pod_name,
-            COUNT(*) AS events, SUM(bytes) AS bytes, MIN(received_at_ms) AS oldest_ms
-     FROM ingest_events WHERE batch_key IS NULL
+            SUM(events) AS events, SUM(bytes) AS bytes, MIN(received_at_ms) AS oldest_ms
+     FROM ingest_chunks WHERE batch_key IS NULL
      GROUP BY cluster_id, namespace, application, pod_name`,
   );
   const unassignedOfGroup = db.prepare(
-    `SELECT seq, line, bytes FROM ingest_events
+    `SELECT seq, events, bytes FROM ingest_chunks
      WHERE batch_key IS NULL AND cluster_id = ? AND namespace = ? AND application = ? AND pod_name = ?
      ORDER BY seq`,
   );
   const assign = db.prepare(
-    `UPDATE ingest_events SET batch_key = ?
+    `UPDATE ingest_chunks SET batch_key = ?
      WHERE batch_key IS NULL AND cluster_id = ? AND namespace = ? AND application = ? AND pod_name = ?
        AND seq <= ?`,
   );
   const assignedKeys = db.prepare(
-    'SELECT DISTINCT batch_key AS key FROM ingest_events WHERE batch_key IS NOT NULL ORDER BY batch_key',
+    'SELECT DISTINCT batch_key AS key FROM ingest_chunks WHERE batch_key IS NOT NULL ORDER BY batch_key',
   );
-  const linesOfBatch = db.prepare(
-    'SELECT seq, line, bytes FROM ingest_events WHERE batch_key = ? ORDER BY seq',
+  const chunksOfBatch = db.prepare(
+    `SELECT c.events, c.bytes, b.ndjson FROM ingest_chunks c JOIN ingest_chunk_bodies b ON b.seq = c.seq
+     WHERE c.batch_key = ? ORDER BY c.seq`,
   );
-  const deleteBatch = db.prepare('DELETE FROM ingest_events WHERE batch_key = ? RETURNING bytes');
-  const totalBytes = db.prepare('SELECT COALESCE(SUM(bytes), 0) AS bytes FROM ingest_events');
+  const deleteBodies = db.prepare(
+    'DELETE FROM ingest_chunk_bodies WHERE seq IN (SELECT seq FROM ingest_chunks WHERE batch_key = ?)',
+  );
+  const deleteChunks = db.prepare('DELETE FROM ingest_chunks WHERE batch_key = ? RETURNING bytes');
+  const totalBytes = db.prepare('SELECT COALESCE(SUM(bytes), 0) AS bytes FROM ingest_chunks');
 
   let heldBytes = (totalBytes.get() as { bytes: number }).bytes;
 
-  // One transaction per request: one fsync, however many events the request holds.
-  const appendAll = db.transaction((events: readonly BufferedEvent[], receivedAtMs: number): number => {
-    let bytes = 0;
+  /** Cuts a request into chunks per group, in arrival order. */
+  function toChunks(events: readonly BufferedEvent[]): Chunk[] {
+    const chunks: Chunk[] = [];
+    const open = new Map<string, Chunk>();
     for (const e of events) {
       const lineBytes = Buffer.byteLength(e.line, 'utf8') + NEWLINE_BYTES;
-      insert.run(e.clusterId, e.namespace, e.application, e.podName, receivedAtMs, lineBytes, e.line);
-      bytes += lineBytes;
+      const key = groupKey(e);
+      let chunk = open.get(key);
+      if (chunk && chunk.bytes + lineBytes > maxChunkBytes) chunk = undefined;
+      if (!chunk) {
+        chunk = {
+          clusterId: e.clusterId,
+          namespace: e.namespace,
+          application: e.application,
+          podName: e.podName,
+          events: 0,
+          bytes: 0,
+          lines: [],
+        };
+        chunks.push(chunk);
+        open.set(key, chunk);
+      }
+      chunk.lines.push(e.line);
+      chunk.events++;
+      chunk.bytes += lineBytes;
+    }
+    return chunks;
+  }
+
+  // One transaction per request: one fsync, however many events the request holds.
+  const appendAll = db.transaction((chunks: readonly Chunk[], receivedAtMs: number): number => {
+    let bytes = 0;
+    for (const c of chunks) {
+      const { lastInsertRowid } = insertChunk.run(
+        c.clusterId,
+        c.namespace,
+        c.application,
+        c.podName,
+        receivedAtMs,
+        c.events,
+        c.bytes,
+      );
+      insertBody.run(lastInsertRowid, `${c.lines.join('\n')}\n`);
+      bytes += c.bytes;
     }
     return bytes;
   });
 
-  const assignOldest = db.transaction(
-    (group: IngestGroup, key: string, maxBytes: number): IngestBatch | undefined => {
-      const lines: string[] = [];
-      let bytes = 0;
-      let lastSeq: number | undefined;
-      const params = [group.clusterId, group.namespace, group.application, group.podName];
-      for (const row of unassignedOfGroup.iterate(...params) as IterableIterator<LineRow>) {
-        if (lastSeq !== undefined && bytes + row.bytes > maxBytes) break;
-        lines.push(row.line);
-        bytes += row.bytes;
-        lastSeq = row.seq;
-      }
-      if (lastSeq === undefined) return undefined;
-      assign.run(key, ...params, lastSeq);
-      return { key, lines, bytes };
-    },
-  );
+  function readAssigned(key: string): IngestBatch | undefined {
+    const rows = chunksOfBatch.all(key) as { events: number; bytes: number; ndjson: string }[];
+    if (rows.length === 0) return undefined;
+    let events = 0;
+    let bytes = 0;
+    for (const row of rows) {
+      events += row.events;
+      bytes += row.bytes;
+    }
+    return { key, ndjson: rows.map((row) => row.ndjson).join(''), events, bytes };
+  }
 
-  const completeAll = db.transaction((key: string): number =>
-    (deleteBatch.all(key) as { bytes: number }[]).reduce((sum, row) => sum + row.bytes, 0),
-  );
+  const assignOldest = db.transaction((group: IngestGroup, key: string, maxBytes: number): boolean => {
+    let bytes = 0;
+    let lastSeq: number | undefined;
+    const params = [group.clusterId, group.namespace, group.application, group.podName];
+    for (const row of unassignedOfGroup.iterate(...params) as IterableIterator<ChunkRow>) {
+      if (lastSeq !== undefined && bytes + row.bytes > maxBytes) break;
+      bytes += row.bytes;
+      lastSeq = row.seq;
+    }
+    if (lastSeq === undefined) return false;
+    assign.run(key, ...params, lastSeq);
+    return true;
+  });
+
+  const completeAll = db.transaction((key: string): number => {
+    deleteBodies.run(key);
+    return (deleteChunks.all(key) as { bytes: number }[]).reduce((sum, row) => sum + row.bytes, 0);
+  });
 
   return {
     async append(events, receivedAtMs) {
       if (events.length === 0) return;
-      heldBytes += appendAll(events, receivedAtMs);
+      heldBytes += appendAll(toChunks(events), receivedAtMs);
     },
     async pendingBytes() {
       return heldBytes;
@@ -140,19 +262,13 @@ export function createSqliteIngestBuffer(db: SqliteDatabase): IngestBuffer {
       }));
     },
     async assignBatch(group, key, maxBytes) {
-      return assignOldest(group, key, maxBytes);
+      return assignOldest(group, key, maxBytes) ? readAssigned(key) : undefined;
     },
     async assignedBatchKeys() {
       return (assignedKeys.all() as { key: string }[]).map((row) => row.key);
     },
     async readBatch(key) {
-      const rows = linesOfBatch.all(key) as LineRow[];
-      if (rows.length === 0) return undefined;
-      return {
-        key,
-        lines: rows.map((row) => row.line),
-        bytes: rows.reduce((sum, row) => sum + row.bytes, 0),
-      };
+      return readAssigned(key);
     },
     async completeBatch(key) {
       heldBytes -= completeAll(key);

@@ -186,6 +186,8 @@ describe('createIngestBatcher', () => {
     // Prepare
     const events = eventsFor(groupFactory(), 10, 100);
     const lineBytes = Buffer.byteLength(events[0]!.line) + 1;
+    // One event per chunk, so objects can be cut at any event.
+    buffer = createSqliteIngestBuffer(db, { maxChunkBytes: 1 });
     const batcher = batcherWith({ maxObjectBytes: lineBytes * 4, maxBatchAgeMs: 60_000 });
     await buffer.append(events, clock);
 
@@ -323,6 +325,24 @@ describe('createIngestBatcher', () => {
     expect(await metricValue(registry, 'tlr_ingest_flush_failures_total', { stage: 'put' })).toBe(1);
     expect(retried).toEqual({ objects: 1, events: 2, failures: 0 });
     expect([...(await readObjects(objectStore)).keys()]).toEqual([key]);
+  });
+
+  it('cuts no new batches while an earlier batch still cannot be written', async () => {
+    // Prepare
+    const fullStore = createFileObjectStore({ rootDir: join(dir, 'objects'), maxBytes: 1 });
+    const failing = batcherWith({ maxBatchAgeMs: 0 }, { objectStore: fullStore });
+    const group = groupFactory();
+    await buffer.append(eventsFor(group, 2), clock);
+    await failing.flushDue();
+    await buffer.append(eventsFor(group, 3), clock);
+
+    // Act
+    const result = await failing.flushDue();
+
+    // Assess
+    expect(result).toEqual({ objects: 0, events: 0, failures: 1 });
+    expect(await buffer.assignedBatchKeys()).toHaveLength(1);
+    expect((await buffer.pendingGroups())[0]?.events).toBe(3);
   });
 
   it('keeps the events of a batch whose notification fails, and notifies on the next flush', async () => {

@@ -232,7 +232,7 @@ describe(`POST ${INGEST_ROUTE}`, () => {
     expect(response.statusCode).toBe(200);
     const other = openDatabase(dbPath);
     try {
-      expect(other.prepare('SELECT COUNT(*) AS n FROM ingest_events').get()).toEqual({ n: 2 });
+      expect(other.prepare('SELECT SUM(events) AS n FROM ingest_chunks').get()).toEqual({ n: 2 });
     } finally {
       other.close();
     }

@@ -1,6 +1,7 @@
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { openDatabase, type SqliteDatabase } from '../../../src/stores/local/database.js';
+import { ConfigValidationError } from '../../../src/domain/errors.js';
+import { migrate, openDatabase, type SqliteDatabase } from '../../../src/stores/local/database.js';
 import { createSqliteIngestBuffer } from '../../../src/stores/local/ingest-buffer.js';
 import type { BufferedEvent, IngestBuffer, IngestGroup } from '../../../src/stores/ports.js';
 import { objectKeyPartsFactory } from '../../helpers/factories.js';
@@ -15,7 +16,12 @@ function eventsFor(group: IngestGroup, messages: readonly string[]): BufferedEve
   return messages.map((message) => ({ ...group, line: JSON.stringify({ message }) }));
 }
 
-/** Object bytes of lines: UTF-8 plus one newline each. */
+/** The object body of events: one line each, newline-terminated. */
+function ndjsonOf(events: readonly BufferedEvent[]): string {
+  return events.map((e) => `${e.line}\n`).join('');
+}
+
+/** Object bytes of events: UTF-8 plus one newline each. */
 function objectBytes(events: readonly BufferedEvent[]): number {
   return events.reduce((sum, e) => sum + Buffer.byteLength(e.line) + 1, 0);
 }
@@ -66,34 +72,75 @@ describe('createSqliteIngestBuffer', () => {
     expect(await buffer.pendingBytes()).toBe(objectBytes([...first, ...second]));
   });
 
-  it('assigns the oldest events of a group up to the byte limit, in arrival order', async () => {
+  it("assigns a group's events in arrival order across requests, leaving other groups alone", async () => {
     // Prepare
+    const a = groupFactory();
+    const b = groupFactory();
+    const first = [...eventsFor(a, ['a1']), ...eventsFor(b, ['b1']), ...eventsFor(a, ['a2'])];
+    const second = [...eventsFor(b, ['b2']), ...eventsFor(a, ['a3'])];
+    await buffer.append(first, 1_000);
+    await buffer.append(second, 2_000);
+
+    // Act
+    const batch = await buffer.assignBatch(a, 'k/a', 1_000_000);
+
+    // Assess
+    const aEvents = [first[0]!, first[2]!, second[1]!];
+    expect(batch).toEqual({ key: 'k/a', ndjson: ndjsonOf(aEvents), events: 3, bytes: objectBytes(aEvents) });
+    expect(await buffer.pendingGroups()).toEqual([
+      { ...b, events: 2, bytes: objectBytes([first[1]!, second[0]!]), oldestReceivedAtMs: 1_000 },
+    ]);
+  });
+
+  it('assigns the oldest events of a group up to the byte limit', async () => {
+    // Prepare
+    buffer = createSqliteIngestBuffer(db, { maxChunkBytes: 1 });
     const group = groupFactory();
     const events = eventsFor(group, ['a1', 'a2', 'a3', 'a4']);
-    await buffer.append(events, 1_000);
+    await buffer.append(events.slice(0, 1), 1_000);
+    await buffer.append(events.slice(1), 2_000);
     const twoLines = objectBytes(events.slice(0, 2));
 
     // Act
     const batch = await buffer.assignBatch(group, 'k/1', twoLines);
 
     // Assess
-    expect(batch).toEqual({ key: 'k/1', lines: events.slice(0, 2).map((e) => e.line), bytes: twoLines });
+    expect(batch).toEqual({ key: 'k/1', ndjson: ndjsonOf(events.slice(0, 2)), events: 2, bytes: twoLines });
     expect(await buffer.pendingGroups()).toEqual([
-      { ...group, events: 2, bytes: objectBytes(events.slice(2)), oldestReceivedAtMs: 1_000 },
+      { ...group, events: 2, bytes: objectBytes(events.slice(2)), oldestReceivedAtMs: 2_000 },
     ]);
+  });
+
+  it('assigns whole chunks only, cutting a request into chunks of at most maxChunkBytes', async () => {
+    // Prepare
+    const group = groupFactory();
+    const events = eventsFor(group, ['e1', 'e2', 'e3', 'e4', 'e5']);
+    const lineBytes = objectBytes(events.slice(0, 1));
+    buffer = createSqliteIngestBuffer(db, { maxChunkBytes: 2 * lineBytes });
+    await buffer.append(events, 1_000);
+
+    // Act
+    const first = await buffer.assignBatch(group, 'k/1', 3 * lineBytes);
+    const second = await buffer.assignBatch(group, 'k/2', 3 * lineBytes);
+
+    // Assess
+    // Chunks hold 2, 2 and 1 events: the first batch cannot take 4, the second takes 2 + 1.
+    expect([first?.events, second?.events]).toEqual([2, 3]);
+    expect(`${first?.ndjson}${second?.ndjson}`).toBe(ndjsonOf(events));
   });
 
   it('assigns one event even when it alone exceeds the byte limit', async () => {
     // Prepare
     const group = groupFactory();
-    await buffer.append(eventsFor(group, ['x'.repeat(100), 'small']), 1_000);
+    await buffer.append(eventsFor(group, ['x'.repeat(100)]), 1_000);
+    await buffer.append(eventsFor(group, ['small']), 2_000);
 
     // Act
     const batch = await buffer.assignBatch(group, 'k/big', 10);
 
     // Assess
-    expect(batch?.lines).toHaveLength(1);
-    expect(batch?.lines[0]).toContain('x'.repeat(100));
+    expect(batch?.events).toBe(1);
+    expect(batch?.ndjson).toContain('x'.repeat(100));
   });
 
   it('assigns nothing for a group without unassigned events', async () => {
@@ -124,10 +171,11 @@ describe('createSqliteIngestBuffer', () => {
 
     // Assess
     expect(keys).toEqual(['k/1']);
-    expect(batch).toEqual({ key: 'k/1', lines: events.map((e) => e.line), bytes: objectBytes(events) });
+    expect(batch).toEqual({ key: 'k/1', ndjson: ndjsonOf(events), events: 2, bytes: objectBytes(events) });
     expect(await buffer.assignedBatchKeys()).toEqual([]);
     expect(await buffer.readBatch('k/1')).toBeUndefined();
     expect(await buffer.pendingBytes()).toBe(0);
+    expect(db.prepare('SELECT COUNT(*) AS n FROM ingest_chunk_bodies').get()).toEqual({ n: 0 });
   });
 
   it('counts assigned but not completed events in the pending bytes', async () => {
@@ -147,7 +195,8 @@ describe('createSqliteIngestBuffer', () => {
     // Prepare
     const group = groupFactory();
     const events = eventsFor(group, ['a', 'b', 'c']);
-    await buffer.append(events, 1_000);
+    await buffer.append(events.slice(0, 1), 1_000);
+    await buffer.append(events.slice(1), 2_000);
     await buffer.assignBatch(group, 'k/1', objectBytes(events.slice(0, 1)));
     db.close();
 
@@ -157,9 +206,9 @@ describe('createSqliteIngestBuffer', () => {
 
     // Assess
     expect(await reopened.assignedBatchKeys()).toEqual(['k/1']);
-    expect((await reopened.readBatch('k/1'))?.lines).toEqual([events[0]!.line]);
+    expect((await reopened.readBatch('k/1'))?.ndjson).toBe(ndjsonOf(events.slice(0, 1)));
     expect(await reopened.pendingGroups()).toEqual([
-      { ...group, events: 2, bytes: objectBytes(events.slice(1)), oldestReceivedAtMs: 1_000 },
+      { ...group, events: 2, bytes: objectBytes(events.slice(1)), oldestReceivedAtMs: 2_000 },
     ]);
     expect(await reopened.pendingBytes()).toBe(objectBytes(events));
   });
@@ -167,7 +216,11 @@ describe('createSqliteIngestBuffer', () => {
   it('stores nothing of a request when one of its events cannot be stored', async () => {
     // Prepare
     const group = groupFactory();
-    const events = [...eventsFor(group, ['a']), { ...group, line: null as unknown as string }];
+    const other = groupFactory();
+    const events = [
+      ...eventsFor(group, ['a']),
+      { ...other, clusterId: null as unknown as string, line: '{}' },
+    ];
 
     // Act
     const error = await buffer.append(events, 1_000).catch((e: unknown) => e);
@@ -178,19 +231,83 @@ describe('createSqliteIngestBuffer', () => {
     expect(await buffer.pendingBytes()).toBe(0);
   });
 
-  it('appends thousands of events in one call', async () => {
+  it('appends thousands of events of many groups in one call', async () => {
     // Prepare
-    const group = groupFactory();
-    const events = eventsFor(
-      group,
-      Array.from({ length: 5_000 }, (_, i) => `message ${i}`),
-    );
+    const groups = Array.from({ length: 20 }, groupFactory);
+    const events = Array.from({ length: 5_000 }, (_, i) => eventsFor(groups[i % 20]!, [`message ${i}`])[0]!);
 
     // Act
     await buffer.append(events, 1_000);
 
     // Assess
-    const [pending] = await buffer.pendingGroups();
-    expect(pending?.events).toBe(5_000);
+    const pending = await buffer.pendingGroups();
+    expect(pending).toHaveLength(20);
+    expect(pending.reduce((sum, g) => sum + g.events, 0)).toBe(5_000);
+  });
+
+  it('upgrades a version 1 buffer of one row per event, keeping its events and batch keys', async () => {
+    // Prepare
+    const path = join(await makeTempDir('tlr-ingest-buffer-v1-'), 'tlr.db');
+    const old = openDatabase(path);
+    const v1 = [
+      {
+        version: 1,
+        description: 'v1',
+        up: (d: SqliteDatabase) =>
+          d.exec(`CREATE TABLE ingest_events (seq INTEGER PRIMARY KEY AUTOINCREMENT, cluster_id TEXT NOT NULL,
+            namespace TEXT NOT NULL, application TEXT NOT NULL, pod_name TEXT NOT NULL, received_at_ms INTEGER NOT NULL,
+            bytes INTEGER NOT NULL, line TEXT NOT NULL, batch_key TEXT)`),
+      },
+    ];
+    migrate(old, 'ingest_buffer', v1);
+    const group = groupFactory();
+    const events = eventsFor(group, ['a', 'b', 'c']);
+    const insert = old.prepare(
+      `INSERT INTO ingest_events (cluster_id, namespace, application, pod_name, received_at_ms, bytes, line, batch_key)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+    );
+    events.forEach((e, i) => {
+      insert.run(
+        e.clusterId,
+        e.namespace,
+        e.application,
+        e.podName,
+        1_000 + i,
+        objectBytes([e]),
+        e.line,
+        i === 0 ? 'k/old' : null,
+      );
+    });
+    old.close();
+
+    // Act
+    const upgradedDb = openDatabase(path);
+    const upgraded = createSqliteIngestBuffer(upgradedDb);
+
+    // Assess
+    try {
+      expect(await upgraded.readBatch('k/old')).toEqual({
+        key: 'k/old',
+        ndjson: ndjsonOf(events.slice(0, 1)),
+        events: 1,
+        bytes: objectBytes(events.slice(0, 1)),
+      });
+      expect(await upgraded.pendingGroups()).toEqual([
+        { ...group, events: 2, bytes: objectBytes(events.slice(1)), oldestReceivedAtMs: 1_001 },
+      ]);
+      expect(await upgraded.pendingBytes()).toBe(objectBytes(events));
+      await upgraded.append(eventsFor(group, ['d']), 2_000);
+      expect((await upgraded.assignBatch(group, 'k/new', 1_000_000))?.events).toBe(3);
+    } finally {
+      upgradedDb.close();
+    }
+  });
+
+  it.each([0, 1.5, -1])('refuses a chunk size of %s', (maxChunkBytes) => {
+    // Act
+    const create = () => createSqliteIngestBuffer(db, { maxChunkBytes });
+
+    // Assess
+    expect(create).toThrow(ConfigValidationError);
   });
 });
