@@ -19,8 +19,10 @@ export async function redriveDeadLetters(
   nowMs: number = Date.now(),
 ): Promise<RedriveResult> {
   const result: RedriveResult = { redriven: [], skipped: [] };
+  const redrivenIds = new Set<string>();
   for (const entry of entries) {
-    if (entry.redrivenAtMs !== undefined) {
+    // The same entry named twice (a full id and a prefix) is queued once.
+    if (entry.redrivenAtMs !== undefined || redrivenIds.has(entry.id)) {
       result.skipped.push({ deadLetter: entry, why: 'already redriven' });
       continue;
     }
@@ -36,6 +38,7 @@ export async function redriveDeadLetters(
       }),
     );
     await deadLetters.markRedriven(entry.id, nowMs);
+    redrivenIds.add(entry.id);
     result.redriven.push(entry);
   }
   return result;

@@ -73,7 +73,7 @@ export interface LogGeneratorTenant {
 
 /** What code passes to {@link createLogGenerator}. */
 export interface LogGeneratorOptions {
-  /** Seed of the pseudo-random generator; the same seed gives the same events. */
+  /** Seed of the pseudo-random generator (fractions dropped); the same seed gives the same events. */
   readonly seed: number;
   readonly clusterId: string;
   /** Events go round-robin across the tenants, in this order. */
@@ -83,9 +83,11 @@ export interface LogGeneratorOptions {
   /** Clock advance per event, before jitter; default 1 ms. */
   readonly stepMs?: number;
   /**
-   * Pad each message so the event's JSON line is this many bytes (700 is a typical Vector
-   * event). Padding goes into a field of structured messages, so they still parse. A message
-   * that is already longer is left whole: audit events are ~900–1,100 bytes unpadded.
+   * Pad each message so the event's JSON line is exactly this many bytes (700 is a typical
+   * Vector event). Padding goes into a field of structured messages, so they still parse,
+   * and draws on its own random stream, so a target changes nothing else. A line already
+   * longer is left whole: audit events run ~1,000–1,500 bytes, and with long application
+   * names some klog lines ~800.
    */
   readonly targetEventBytes?: number;
 }
@@ -109,6 +111,7 @@ const MAX_PADDING_TOKEN_CHARS = 24;
 /** Length of `2026-01-15T10:30:00.123456Z`; years outside 0–9999 change it. */
 const TIMESTAMP_CHARS = 27;
 const OPTIONS_CONTEXT = 'log generator options';
+const PADDING_SEED_OFFSET = 0x5bd1e995;
 
 // ---------------------------------------------------------------------------------------------
 // Randomness
@@ -151,8 +154,14 @@ function nameSuffix(random: Random, length: number): string {
   return s;
 }
 
+const HEX_BYTES = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
+
+/** Eight lowercase hex digits; a byte table is several times faster than `toString(16)`. */
 function hex8(random: Random): string {
-  return random.u32().toString(16).padStart(8, '0');
+  const n = random.u32();
+  return (
+    HEX_BYTES[n >>> 24]! + HEX_BYTES[(n >>> 16) & 255]! + HEX_BYTES[(n >>> 8) & 255]! + HEX_BYTES[n & 255]!
+  );
 }
 
 /** A version 4 UUID. */
@@ -294,9 +303,25 @@ interface AuditResource {
   readonly group: string;
   readonly version: string;
   readonly namespaced: boolean;
-  /** Only created, never read (reviews). */
-  readonly createOnly?: boolean;
-  readonly name: (w: GuestWorkload, c: MessageContext) => string;
+  /** The object's name; undefined for resources that are only created (reviews). */
+  readonly name: ((w: GuestWorkload, c: MessageContext) => string) | undefined;
+}
+
+/** @param groupVersion - `v1` for the core group, else `apps/v1` */
+function auditResource(
+  resource: string,
+  groupVersion: string,
+  namespaced: boolean,
+  name?: (w: GuestWorkload, c: MessageContext) => string,
+): AuditResource {
+  const slash = groupVersion.indexOf('/');
+  return {
+    resource,
+    group: slash === -1 ? '' : groupVersion.slice(0, slash),
+    version: groupVersion.slice(slash + 1),
+    namespaced,
+    name,
+  };
 }
 
 const SA_GROUPS = (namespace: string) => [
@@ -363,90 +388,43 @@ const OPENSHIFT_APISERVER_USERS: readonly AuditUser[] = [
   },
 ];
 
+const byDeployment = (w: GuestWorkload): string => w.deployment;
+
 const KUBE_RESOURCES: readonly AuditResource[] = [
-  { resource: 'pods', group: '', version: 'v1', namespaced: true, name: (w, c) => c.random.pick(w.pods) },
-  { resource: 'configmaps', group: '', version: 'v1', namespaced: true, name: (w) => `${w.deployment}-config` },
-  { resource: 'secrets', group: '', version: 'v1', namespaced: true, name: (w) => `${w.deployment}-tls` },
-  { resource: 'services', group: '', version: 'v1', namespaced: true, name: (w) => w.deployment },
-  { resource: 'endpoints', group: '', version: 'v1', namespaced: true, name: (w) => w.deployment },
-  { resource: 'nodes', group: '', version: 'v1', namespaced: false, name: (_, c) => c.random.pick(c.guest.nodes) },
-  {
-    resource: 'leases',
-    group: 'coordination.k8s.io',
-    version: 'v1',
-    namespaced: true,
-    name: (w) => w.deployment,
-  },
-  { resource: 'deployments', group: 'apps', version: 'v1', namespaced: true, name: (w) => w.deployment },
-  { resource: 'replicasets', group: 'apps', version: 'v1', namespaced: true, name: (w) => w.replicaSet },
-  {
-    resource: 'endpointslices',
-    group: 'discovery.k8s.io',
-    version: 'v1',
-    namespaced: true,
-    name: (w, c) => `${w.deployment}-${nameSuffix(c.random, 5)}`,
-  },
-  {
-    resource: 'subjectaccessreviews',
-    group: 'authorization.k8s.io',
-    version: 'v1',
-    namespaced: false,
-    createOnly: true,
-    name: () => '',
-  },
+  auditResource('pods', 'v1', true, (w, c) => c.random.pick(w.pods)),
+  auditResource('configmaps', 'v1', true, (w) => `${w.deployment}-config`),
+  auditResource('secrets', 'v1', true, (w) => `${w.deployment}-tls`),
+  auditResource('services', 'v1', true, byDeployment),
+  auditResource('endpoints', 'v1', true, byDeployment),
+  auditResource('nodes', 'v1', false, (_, c) => c.random.pick(c.guest.nodes)),
+  auditResource('leases', 'coordination.k8s.io/v1', true, byDeployment),
+  auditResource('deployments', 'apps/v1', true, byDeployment),
+  auditResource('replicasets', 'apps/v1', true, (w) => w.replicaSet),
+  auditResource(
+    'endpointslices',
+    'discovery.k8s.io/v1',
+    true,
+    (w, c) => `${w.deployment}-${nameSuffix(c.random, 5)}`,
+  ),
+  auditResource('subjectaccessreviews', 'authorization.k8s.io/v1', false),
 ];
 
 const OPENSHIFT_RESOURCES: readonly AuditResource[] = [
-  { resource: 'routes', group: 'route.openshift.io', version: 'v1', namespaced: true, name: (w) => w.deployment },
-  {
-    resource: 'imagestreams',
-    group: 'image.openshift.io',
-    version: 'v1',
-    namespaced: true,
-    name: (w) => w.deployment,
-  },
-  {
-    resource: 'builds',
-    group: 'build.openshift.io',
-    version: 'v1',
-    namespaced: true,
-    name: (w, c) => `${w.deployment}-${1 + c.random.below(40)}`,
-  },
-  {
-    resource: 'deploymentconfigs',
-    group: 'apps.openshift.io',
-    version: 'v1',
-    namespaced: true,
-    name: (w) => w.deployment,
-  },
-  {
-    resource: 'templates',
-    group: 'template.openshift.io',
-    version: 'v1',
-    namespaced: true,
-    name: (w) => `${w.deployment}-template`,
-  },
-  { resource: 'projects', group: 'project.openshift.io', version: 'v1', namespaced: false, name: (w) => w.namespace },
+  auditResource('routes', 'route.openshift.io/v1', true, byDeployment),
+  auditResource('imagestreams', 'image.openshift.io/v1', true, byDeployment),
+  auditResource(
+    'builds',
+    'build.openshift.io/v1',
+    true,
+    (w, c) => `${w.deployment}-${1 + c.random.below(40)}`,
+  ),
+  auditResource('deploymentconfigs', 'apps.openshift.io/v1', true, byDeployment),
+  auditResource('templates', 'template.openshift.io/v1', true, (w) => `${w.deployment}-template`),
+  auditResource('projects', 'project.openshift.io/v1', false, (w) => w.namespace),
 ];
 
-/** Verbs weighted roughly as a busy API server sees them. */
-const VERBS = [
-  'get',
-  'get',
-  'get',
-  'get',
-  'get',
-  'list',
-  'list',
-  'watch',
-  'watch',
-  'update',
-  'patch',
-  'patch',
-  'create',
-  'create',
-  'delete',
-] as const;
+/** Verbs, repeated to weigh them roughly as a busy API server sees them. */
+const VERBS = 'get get get get get list list watch watch update patch patch create create delete'.split(' ');
 
 function auditMessage(
   users: readonly AuditUser[],
@@ -456,13 +434,13 @@ function auditMessage(
     const { random } = c;
     const user = random.pick(users);
     const ref = random.pick(resources);
-    const verb = ref.createOnly ? 'create' : random.pick(VERBS);
+    const verb = ref.name === undefined ? 'create' : random.pick(VERBS);
     const w = random.pick(c.guest.workloads);
     const collection =
       `${ref.group === '' ? '/api/v1' : `/apis/${ref.group}/${ref.version}`}` +
       `${ref.namespaced ? `/namespaces/${w.namespace}` : ''}/${ref.resource}`;
     const named = verb !== 'list' && verb !== 'watch' && verb !== 'create';
-    const name = named ? ref.name(w, c) : '';
+    const name = named && ref.name !== undefined ? ref.name(w, c) : '';
     let requestURI = named ? `${collection}/${name}` : collection;
     if (verb === 'list') requestURI += '?limit=500&resourceVersion=0';
     if (verb === 'watch') {
@@ -501,30 +479,38 @@ interface KlogTemplate {
   readonly text: (c: MessageContext) => string;
 }
 
+const klog = (
+  severity: KlogTemplate['severity'],
+  weight: number,
+  text: KlogTemplate['text'],
+): KlogTemplate => ({ severity, weight, text });
 const workload = (c: MessageContext): GuestWorkload => c.random.pick(c.guest.workloads);
 const podRef = (c: MessageContext): string => {
   const w = workload(c);
   return `${w.namespace}/${c.random.pick(w.pods)}`;
 };
 const leaseTexts = (lease: string): KlogTemplate[] => [
-  { severity: 'I', weight: 6, text: () => `leaderelection.go:281] successfully renewed lease ${lease}` },
-  {
-    severity: 'E',
-    weight: 1,
-    text: (c) =>
+  klog('I', 6, () => `leaderelection.go:281] successfully renewed lease ${lease}`),
+  klog(
+    'E',
+    1,
+    (c) =>
       `leaderelection.go:332] error retrieving resource lock ${lease}: Get "https://kube-apiserver:6443/apis/coordination.k8s.io/v1/namespaces/${lease.replace('/', '/leases/')}?timeout=5s": ` +
-      (c.random.chance(0.5) ? 'context deadline exceeded' : 'net/http: request canceled (Client.Timeout exceeded)'),
-  },
+      (c.random.chance(0.5)
+        ? 'context deadline exceeded'
+        : 'net/http: request canceled (Client.Timeout exceeded)'),
+  ),
 ];
-const reflectorWarning = (informer: string, types: readonly string[]): KlogTemplate => ({
-  severity: 'W',
-  weight: 2,
-  text: (c) =>
-    `reflector.go:547] ${informer}: failed to list *${c.random.pick(types)}: ` +
-    (c.random.chance(0.5)
-      ? 'the server is currently unable to handle the request'
-      : 'Get "https://kube-apiserver:6443/api/v1/pods?limit=500": dial tcp 172.30.0.1:6443: connect: connection refused'),
-});
+const reflectorWarning = (informer: string, types: readonly string[]): KlogTemplate =>
+  klog(
+    'W',
+    2,
+    (c) =>
+      `reflector.go:547] ${informer}: failed to list *${c.random.pick(types)}: ` +
+      (c.random.chance(0.5)
+        ? 'the server is currently unable to handle the request'
+        : 'Get "https://kube-apiserver:6443/api/v1/pods?limit=500": dial tcp 172.30.0.1:6443: connect: connection refused'),
+  );
 const CLIENT_GO_INFORMERS = 'k8s.io/client-go/informers/factory.go:159';
 
 const LOGIN_USERS = ['alice@example.com', 'bob@example.com', 'carol', 'dave', 'kube:admin'] as const;
@@ -533,162 +519,126 @@ const OAUTH_CLIENTS = ['openshift-browser-client', 'openshift-challenging-client
 
 const KLOG_TEMPLATES: Readonly<Record<string, readonly KlogTemplate[]>> = {
   'kube-controller-manager': [
-    {
-      severity: 'I',
-      weight: 10,
-      text: (c) => {
-        const w = workload(c);
-        return `replica_set.go:676] "Finished syncing" logger="replicaset-controller" kind="ReplicaSet" key="${w.namespace}/${w.replicaSet}" duration="${millis(c.random, 20)}"`;
-      },
-    },
-    {
-      severity: 'I',
-      weight: 6,
-      text: (c) => {
-        const w = workload(c);
-        return `garbagecollector.go:549] "Processing item" logger="garbage-collector-controller" item="[v1/Pod, namespace: ${w.namespace}, name: ${c.random.pick(w.pods)}, uid: ${w.uid}]" virtual=false`;
-      },
-    },
-    {
-      severity: 'I',
-      weight: 5,
-      text: (c) => {
-        const w = workload(c);
-        const replicas = 1 + c.random.below(5);
-        return `event.go:389] "Event occurred" object="${w.namespace}/${w.deployment}" fieldPath="" kind="Deployment" apiVersion="apps/v1" type="Normal" reason="ScalingReplicaSet" message="Scaled up replica set ${w.replicaSet} to ${replicas}"`;
-      },
-    },
+    klog('I', 10, (c) => {
+      const w = workload(c);
+      return `replica_set.go:676] "Finished syncing" logger="replicaset-controller" kind="ReplicaSet" key="${w.namespace}/${w.replicaSet}" duration="${millis(c.random, 20)}"`;
+    }),
+    klog('I', 6, (c) => {
+      const w = workload(c);
+      return `garbagecollector.go:549] "Processing item" logger="garbage-collector-controller" item="[v1/Pod, namespace: ${w.namespace}, name: ${c.random.pick(w.pods)}, uid: ${w.uid}]" virtual=false`;
+    }),
+    klog('I', 5, (c) => {
+      const w = workload(c);
+      const replicas = 1 + c.random.below(5);
+      return `event.go:389] "Event occurred" object="${w.namespace}/${w.deployment}" fieldPath="" kind="Deployment" apiVersion="apps/v1" type="Normal" reason="ScalingReplicaSet" message="Scaled up replica set ${w.replicaSet} to ${replicas}"`;
+    }),
     ...leaseTexts('kube-system/kube-controller-manager'),
-    {
-      severity: 'W',
-      weight: 2,
-      text: (c) => {
-        const w = workload(c);
-        return `endpointslice_controller.go:311] "Error syncing endpoint slices for service, retrying" logger="endpointslice-controller" key="${w.namespace}/${w.deployment}" err="EndpointSlice informer cache is out of date"`;
-      },
-    },
+    klog('W', 2, (c) => {
+      const w = workload(c);
+      return `endpointslice_controller.go:311] "Error syncing endpoint slices for service, retrying" logger="endpointslice-controller" key="${w.namespace}/${w.deployment}" err="EndpointSlice informer cache is out of date"`;
+    }),
     reflectorWarning(CLIENT_GO_INFORMERS, ['v1.Pod', 'v1.Secret', 'v1.PersistentVolume']),
-    {
-      severity: 'E',
-      weight: 1,
-      text: () =>
+    klog(
+      'E',
+      1,
+      () =>
         'resource_quota_controller.go:440] "Error during resource discovery" err="unable to retrieve the complete list of server APIs: metrics.k8s.io/v1beta1: stale GroupVersion discovery: metrics.k8s.io/v1beta1"',
-    },
+    ),
   ],
   'openshift-controller-manager': [
-    {
-      severity: 'I',
-      weight: 8,
-      text: (c) => {
-        const w = workload(c);
-        return `build_controller.go:1440] "Build phase changed" build="${w.namespace}/${w.deployment}-${1 + c.random.below(40)}" phase="${c.random.pick(['Pending', 'Running', 'Complete'])}"`;
-      },
-    },
-    {
-      severity: 'I',
-      weight: 6,
-      text: (c) => {
-        const w = workload(c);
-        return `create_dockercfg_secrets.go:219] "Created dockercfg secret" serviceaccount="${w.namespace}/default" secret="default-dockercfg-${nameSuffix(c.random, 5)}"`;
-      },
-    },
-    {
-      severity: 'I',
-      weight: 4,
-      text: (c) =>
+    klog('I', 8, (c) => {
+      const w = workload(c);
+      return `build_controller.go:1440] "Build phase changed" build="${w.namespace}/${w.deployment}-${1 + c.random.below(40)}" phase="${c.random.pick(['Pending', 'Running', 'Complete'])}"`;
+    }),
+    klog('I', 6, (c) => {
+      const w = workload(c);
+      return `create_dockercfg_secrets.go:219] "Created dockercfg secret" serviceaccount="${w.namespace}/default" secret="default-dockercfg-${nameSuffix(c.random, 5)}"`;
+    }),
+    klog(
+      'I',
+      4,
+      (c) =>
         `image_trigger_controller.go:318] "Image trigger resolved" deployment="${workload(c).namespace}/${workload(c).deployment}" image="image-registry.openshift-image-registry.svc:5000/sha256:${hex8(c.random)}${hex8(c.random)}"`,
-    },
+    ),
     ...leaseTexts('openshift-controller-manager/openshift-master-controllers'),
     reflectorWarning('github.com/openshift/client-go/image/informers/externalversions/factory.go:101', [
       'v1.ImageStream',
       'v1.BuildConfig',
     ]),
-    {
-      severity: 'E',
-      weight: 1,
-      text: (c) => {
-        const w = workload(c);
-        return `imagestream_controller.go:136] "Error syncing image stream" key="${w.namespace}/${w.deployment}" err="Internal error occurred: registry.redhat.io/ubi9/ubi:latest: unauthorized: authentication required"`;
-      },
-    },
+    klog('E', 1, (c) => {
+      const w = workload(c);
+      return `imagestream_controller.go:136] "Error syncing image stream" key="${w.namespace}/${w.deployment}" err="Internal error occurred: registry.redhat.io/ubi9/ubi:latest: unauthorized: authentication required"`;
+    }),
   ],
   'openshift-route-controller-manager': [
-    {
-      severity: 'I',
-      weight: 10,
-      text: (c) => {
-        const w = workload(c);
-        return `ingress.go:313] "Synced ingress to route" ingress="${w.namespace}/${w.deployment}" route="${w.namespace}/${w.deployment}-${nameSuffix(c.random, 5)}"`;
-      },
-    },
+    klog('I', 10, (c) => {
+      const w = workload(c);
+      return `ingress.go:313] "Synced ingress to route" ingress="${w.namespace}/${w.deployment}" route="${w.namespace}/${w.deployment}-${nameSuffix(c.random, 5)}"`;
+    }),
     ...leaseTexts('openshift-route-controller-manager/openshift-route-controllers'),
-    {
-      severity: 'W',
-      weight: 2,
-      text: (c) => {
-        const w = workload(c);
-        return `ingress.go:486] "Unable to process ingress" ingress="${w.namespace}/${w.deployment}" err="secret ${w.deployment}-tls not found"`;
-      },
-    },
+    klog('W', 2, (c) => {
+      const w = workload(c);
+      return `ingress.go:486] "Unable to process ingress" ingress="${w.namespace}/${w.deployment}" err="secret ${w.deployment}-tls not found"`;
+    }),
     reflectorWarning(CLIENT_GO_INFORMERS, ['v1.Ingress', 'v1.Service']),
   ],
   'kube-scheduler': [
-    {
-      severity: 'I',
-      weight: 12,
-      text: (c) =>
+    klog(
+      'I',
+      12,
+      (c) =>
         `schedule_one.go:302] "Successfully bound pod to node" pod="${podRef(c)}" node="${c.random.pick(c.guest.nodes)}" evaluatedNodes=${GUEST_NODES} feasibleNodes=${1 + c.random.below(GUEST_NODES)}`,
-    },
-    {
-      severity: 'I',
-      weight: 3,
-      text: (c) =>
+    ),
+    klog(
+      'I',
+      3,
+      (c) =>
         `schedule_one.go:1011] "Unable to schedule pod; no fit; waiting" pod="${podRef(c)}" err="0/${GUEST_NODES} nodes are available: 3 Insufficient cpu, 3 node(s) had untolerated taint {node-role.kubernetes.io/master: }. preemption: 0/${GUEST_NODES} nodes are available: 3 No preemption victims found for incoming pod, 3 Preemption is not helpful for scheduling."`,
-    },
+    ),
     ...leaseTexts('kube-system/kube-scheduler'),
     reflectorWarning(CLIENT_GO_INFORMERS, ['v1.PersistentVolumeClaim', 'v1.CSINode', 'v1.Pod']),
   ],
   'oauth-openshift': [
-    {
-      severity: 'I',
-      weight: 8,
-      text: (c) =>
+    klog(
+      'I',
+      8,
+      (c) =>
         `login.go:177] "Login succeeded" user="${c.random.pick(LOGIN_USERS)}" provider="${c.random.pick(IDENTITY_PROVIDERS)}"`,
-    },
-    {
-      severity: 'I',
-      weight: 5,
-      text: (c) =>
+    ),
+    klog(
+      'I',
+      5,
+      (c) =>
         `authorize.go:126] "Authorization granted" user="${c.random.pick(LOGIN_USERS)}" client="${c.random.pick(OAUTH_CLIENTS)}" scopes="user:full"`,
-    },
-    {
-      severity: 'E',
-      weight: 2,
-      text: (c) =>
+    ),
+    klog(
+      'E',
+      2,
+      (c) =>
         `basicauth.go:50] "Login failed" user="${c.random.pick(['mallory', 'root', 'admin', 'eve@example.com'])}" provider="htpasswd" err="invalid username or password"`,
-    },
-    { severity: 'E', weight: 1, text: () => 'errorpage.go:28] AuthenticationError: invalid_grant' },
+    ),
+    klog('E', 1, () => 'errorpage.go:28] AuthenticationError: invalid_grant'),
     reflectorWarning(CLIENT_GO_INFORMERS, ['v1.ConfigMap', 'v1.Secret']),
   ],
   'openshift-oauth-apiserver': [
-    {
-      severity: 'I',
-      weight: 8,
-      text: (c) =>
+    klog(
+      'I',
+      8,
+      (c) =>
         `httplog.go:132] "HTTP" verb="${c.random.pick(['GET', 'GET', 'POST', 'DELETE'])}" URI="/apis/oauth.openshift.io/v1/oauthaccesstokens/sha256~${hex8(c.random)}${hex8(c.random)}" latency="${millis(c.random, 9)}" userAgent="oauth-server/v0.0.0 ${KUBE_AGENT_SUFFIX}" audit-ID="${uuid(c.random)}" srcIP="10.128.${c.random.below(4)}.${1 + c.random.below(254)}:${32768 + c.random.below(28000)}" resp=${c.random.chance(0.95) ? 200 : 404}`,
-    },
-    {
-      severity: 'I',
-      weight: 5,
-      text: (c) =>
+    ),
+    klog(
+      'I',
+      5,
+      (c) =>
         `oauthaccesstoken.go:84] "Created OAuth access token" user="${c.random.pick(LOGIN_USERS)}" client="${c.random.pick(OAUTH_CLIENTS)}" expiresIn=86400`,
-    },
-    {
-      severity: 'E',
-      weight: 2,
-      text: () =>
+    ),
+    klog(
+      'E',
+      2,
+      () =>
         'authentication.go:73] "Unable to authenticate the request" err="[invalid bearer token, token lookup failed]"',
-    },
+    ),
     reflectorWarning(CLIENT_GO_INFORMERS, ['v1.OAuthClient', 'v1.User']),
   ],
 };
@@ -782,7 +732,11 @@ function workloadMessage(c: MessageContext): string {
   return `${ts.slice(0, 10)} ${ts.slice(11, 23)} ${level} 1 --- [http-nio-8080-exec-${1 + random.below(10)}] ${random.pick(WORKLOAD_LOGGERS)} : ${text}`;
 }
 
-const AUDIT_STYLE_PADDING = { close: '}', padOpen: ',"annotations":{"authorization.k8s.io/reason":"', padClose: '"}' };
+const AUDIT_STYLE_PADDING = {
+  close: '}',
+  padOpen: ',"annotations":{"authorization.k8s.io/reason":"',
+  padClose: '"}',
+};
 const KLOG_STYLE_PADDING = { close: '', padOpen: ' detail="', padClose: '"' };
 
 const MESSAGE_STYLES: Readonly<Record<string, MessageStyle>> = {
@@ -803,56 +757,26 @@ const MESSAGE_STYLES: Readonly<Record<string, MessageStyle>> = {
 /** Any application the generator does not know writes like the workload. */
 const PLAIN_STYLE: MessageStyle = { head: workloadMessage, close: '', padOpen: ' | ', padClose: '' };
 
-/** Length of `text` once inside a JSON string (quotes and escapes counted, outer quotes not). */
+/**
+ * Length of generated `text` once inside a JSON string, outer quotes not counted. Generated
+ * text is ASCII without backslashes or control characters, so `"` is the only character
+ * JSON escapes; `indexOf` finds them far faster than `JSON.stringify` re-encodes the text.
+ */
 function jsonStringLength(text: string): number {
-  return JSON.stringify(text).length - 2;
+  let length = text.length;
+  for (let i = text.indexOf('"'); i !== -1; i = text.indexOf('"', i + 1)) length++;
+  return length;
 }
 
 // ---------------------------------------------------------------------------------------------
 // Padding
 
-const PADDING_WORDS = [
-  'request',
-  'handler',
-  'latency',
-  'watch',
-  'cache',
-  'sync',
-  'resource',
-  'version',
-  'node',
-  'lease',
-  'namespace',
-  'informer',
-  'reflector',
-  'queue',
-  'retry',
-  'status',
-  'ready',
-  'timeout',
-  'endpoint',
-  'service',
-  'selector',
-  'replica',
-  'rollout',
-  'condition',
-  'observed',
-  'generation',
-  'leader',
-  'quota',
-  'admission',
-  'webhook',
-  'token',
-  'certificate',
-  'revision',
-  'snapshot',
-  'applied',
-  'committed',
-  'pending',
-  'scheduled',
-  'evicted',
-  'throttled',
-] as const;
+const PADDING_WORDS = (
+  'request handler latency watch cache sync resource version node lease namespace informer ' +
+  'reflector queue retry status ready timeout endpoint service selector replica rollout condition ' +
+  'observed generation leader quota admission webhook token certificate revision snapshot applied ' +
+  'committed pending scheduled evicted throttled'
+).split(' ');
 const PADDING_KEYS = ['attempt', 'duration', 'bytes', 'items', 'rv', 'backoff', 'depth', 'shard'] as const;
 
 /** Log-like words, counters and ids: compresses roughly like real control-plane text. */
@@ -901,7 +825,11 @@ function validateOptions(options: LogGeneratorOptions): void {
   };
   check(Number.isFinite(options.seed), 'seed', 'must be a finite number');
   check(isValidKeySegment(options.clusterId ?? ''), 'clusterId', 'must be a non-blank key segment');
-  check(Number.isFinite(options.startMs) && options.startMs >= 0, 'startMs', 'must be epoch milliseconds ≥ 0');
+  check(
+    Number.isFinite(options.startMs) && options.startMs >= 0,
+    'startMs',
+    'must be epoch milliseconds ≥ 0',
+  );
   const stepMs = options.stepMs ?? DEFAULT_STEP_MS;
   check(Number.isFinite(stepMs) && stepMs >= 0, 'stepMs', 'must be a finite number ≥ 0');
   if (options.targetEventBytes !== undefined) {
@@ -913,7 +841,11 @@ function validateOptions(options: LogGeneratorOptions): void {
   }
   check(options.tenants.length > 0, 'tenants', 'must list at least one tenant');
   options.tenants.forEach((tenant, i) => {
-    check(isValidKeySegment(tenant.namespace ?? ''), `tenants.${i}.namespace`, 'must be a non-blank key segment');
+    check(
+      isValidKeySegment(tenant.namespace ?? ''),
+      `tenants.${i}.namespace`,
+      'must be a non-blank key segment',
+    );
     const apps = tenant.applications;
     if (apps !== undefined) {
       check(apps.length > 0, `tenants.${i}.applications`, 'must list at least one application');
@@ -1010,10 +942,15 @@ export function createLogGenerator(options: LogGeneratorOptions): LogGenerator {
   const tenants = options.tenants.map((tenant) => createTenant(random, options.clusterId, tenant));
   const guest = createGuestCluster(random);
   const target = options.targetEventBytes;
+  // Padding draws from its own stream, so a target changes nothing but the padding.
+  const paddingRandom = createRandom(options.seed + PADDING_SEED_OFFSET);
   const padding =
     target === undefined
       ? ''
-      : createPaddingPool(random, Math.max(MIN_PADDING_POOL_CHARS, 4 * target + 4 * MAX_PADDING_TOKEN_CHARS));
+      : createPaddingPool(
+          paddingRandom,
+          Math.max(MIN_PADDING_POOL_CHARS, 4 * target + 4 * MAX_PADDING_TOKEN_CHARS),
+        );
   const stepMicros = Math.round((options.stepMs ?? DEFAULT_STEP_MS) * 1000);
   const context: MessageContext = {
     random,
@@ -1026,7 +963,13 @@ export function createLogGenerator(options: LogGeneratorOptions): LogGenerator {
   let clockMicros = Math.round(options.startMs * 1000);
   let seq = 0;
 
-  const pad = (pod: PodState, head: string, timestamp: string, seqValue: number, target: number): string => {
+  const pad = (
+    pod: PodState,
+    head: string,
+    timestamp: string,
+    seqValue: number,
+    lineBytes: number,
+  ): string => {
     const { style } = pod;
     const lineChars =
       pod.emptyLineChars +
@@ -1034,10 +977,12 @@ export function createLogGenerator(options: LogGeneratorOptions): LogGenerator {
       (String(seqValue).length - 1) +
       jsonStringLength(head) +
       jsonStringLength(style.close);
-    const missing = target - lineChars - jsonStringLength(style.padOpen) - jsonStringLength(style.padClose);
+    const missing =
+      lineBytes - lineChars - jsonStringLength(style.padOpen) - jsonStringLength(style.padClose);
     if (missing < 1) return head + style.close;
     // Start at a word boundary somewhere in the pool; a token is at most MAX_PADDING_TOKEN_CHARS.
-    const from = padding.indexOf(' ', random.below(padding.length - missing - 2 * MAX_PADDING_TOKEN_CHARS)) + 1;
+    const from =
+      padding.indexOf(' ', paddingRandom.below(padding.length - missing - 2 * MAX_PADDING_TOKEN_CHARS)) + 1;
     return `${head}${style.padOpen}${padding.slice(from, from + missing)}${style.padClose}${style.close}`;
   };
 
@@ -1045,7 +990,10 @@ export function createLogGenerator(options: LogGeneratorOptions): LogGenerator {
     const tenant = tenants[seq % tenants.length]!;
     seq++;
     const pod = random.pick(random.pick(tenant.pods));
-    const micros = Math.max(pod.lastMicros + 1, clockMicros + (stepMicros > 0 ? random.below(stepMicros) : 0));
+    const micros = Math.max(
+      pod.lastMicros + 1,
+      clockMicros + (stepMicros > 0 ? random.below(stepMicros) : 0),
+    );
     pod.lastMicros = micros;
     clockMicros += stepMicros;
     const timestamp = context.time.rfc3339(micros);

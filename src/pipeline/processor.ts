@@ -123,13 +123,26 @@ function checkpointKey(item: WorkItem): string {
   return item.replayId === undefined ? item.key : `${item.key}#replay:${item.replayId}`;
 }
 
+/** Why a sink failed a batch: its own DeliveryError, or an unexpected error (a bug) retried later. */
 function failureOf(error: unknown): { retryable: boolean; reason: string; message: string } {
   if (error instanceof RetriesExhaustedError) {
     return { retryable: true, reason: error.lastError.reason, message: error.message };
   }
   if (error instanceof DeliveryError)
     return { retryable: error.retryable, reason: error.reason, message: error.message };
-  throw error;
+  return {
+    retryable: true,
+    reason: 'unexpected_sink_error',
+    message: `The sink failed unexpectedly: ${error instanceof Error ? error.message : String(error)}`,
+  };
+}
+
+/**
+ * The checkpoint store failed: progress cannot be recorded, so the message must not be
+ * acknowledged or rescheduled; it is given back to the queue as it is.
+ */
+class CheckpointSaveError extends Error {
+  override readonly name = 'CheckpointSaveError';
 }
 
 /**
@@ -179,13 +192,24 @@ export function createProcessor(options: ProcessorOptions): Processor {
       } catch (error) {
         if (error instanceof AbortedError) throw error;
         d.failure = failureOf(error);
+        if (!(error instanceof DeliveryError || error instanceof RetriesExhaustedError)) {
+          logger.error('A sink threw an unexpected error; the delivery will be retried.', {
+            tenant: object.tenantId,
+            destination: destination.type,
+            error,
+          });
+        }
         metrics.eventsFailed.inc(labels, batch.count);
         return;
       }
-      await options.checkpoints.save(checkpointKey(item), destination.id, {
-        offset: batch.lastOffset,
-        done: false,
-      });
+      try {
+        await options.checkpoints.save(checkpointKey(item), destination.id, {
+          offset: batch.lastOffset,
+          done: false,
+        });
+      } catch (cause) {
+        throw new CheckpointSaveError('Saving a checkpoint failed.', { cause });
+      }
       d.accepted = batch.lastOffset;
       d.delivered += batch.count;
       metrics.eventsDelivered.inc(labels, batch.count);
@@ -318,6 +342,7 @@ export function createProcessor(options: ProcessorOptions): Processor {
     } catch (error) {
       if (error instanceof AbortedError || signal.aborted)
         throw error instanceof AbortedError ? error : new AbortedError();
+      if (error instanceof CheckpointSaveError) throw error.cause;
       if (error instanceof ObjectNotFoundError) {
         readFailure = { retryable: false, reason: DeadLetterReason.OBJECT_NOT_FOUND, message: error.message };
       } else {

@@ -120,9 +120,14 @@ export function createQueueWorker(options: QueueWorkerOptions): QueueWorker {
         continue;
       }
       for (const message of messages) track(message);
-      if (untilEmpty && messages.length === 0) {
-        if (inFlight.size === 0) break;
-        await Promise.race(inFlight);
+      if (messages.length === 0) {
+        if (untilEmpty) {
+          if (inFlight.size === 0) break;
+          await Promise.race(inFlight);
+        } else {
+          // A receive that does not wait (waitMs 0) must not starve the event loop.
+          await new Promise((r) => setImmediate(r));
+        }
       }
     }
   };

@@ -32,17 +32,16 @@ describe('backoffDelayMs', () => {
     { random: 0.25, retry: 1, expected: 150 },
     { random: 0.999_999, retry: 1, expected: 300 },
     { random: 0.999_999, retry: 3, expected: 1_000 },
-  ])('draws the wait from interval × [1 − f, 1 + f] (random $random, retry $retry)', ({
-    random,
-    retry,
-    expected,
-  }) => {
-    // Prepare
-    // Act
-    const delayMs = backoffDelayMs(retry, config, () => random);
-    // Assess
-    expect(delayMs).toBe(expected);
-  });
+  ])(
+    'draws the wait from interval × [1 − f, 1 + f] (random $random, retry $retry)',
+    ({ random, retry, expected }) => {
+      // Prepare
+      // Act
+      const delayMs = backoffDelayMs(retry, config, () => random);
+      // Assess
+      expect(delayMs).toBe(expected);
+    },
+  );
 
   it('waits exactly the interval when the randomization factor is 0', () => {
     // Prepare

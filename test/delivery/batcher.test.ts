@@ -28,7 +28,14 @@ describe('BatchAccumulator', () => {
   });
 
   it.each([
-    { sizes: [40, 40, 40, 40], expected: [[0, 1], [2, 3]], case: 'the next item would pass maxBytes' },
+    {
+      sizes: [40, 40, 40, 40],
+      expected: [
+        [0, 1],
+        [2, 3],
+      ],
+      case: 'the next item would pass maxBytes',
+    },
     { sizes: [50, 50, 50], expected: [[0, 1], [2]], case: 'items filling maxBytes exactly stay together' },
     { sizes: [99, 2, 98, 1], expected: [[0], [1, 2], [3]], case: 'sizes vary' },
   ])('cuts a batch by bytes when $case', ({ sizes, expected }) => {
@@ -69,7 +76,13 @@ describe('BatchAccumulator', () => {
     // Assess
     expect(closed).toEqual({ firstOffset: 10, lastOffset: 11, count: 2, bytes: 2, payload: ['a', 'b'] });
     expect(accumulator.count).toBe(1);
-    expect(accumulator.take()).toEqual({ firstOffset: 12, lastOffset: 12, count: 1, bytes: 1, payload: ['c'] });
+    expect(accumulator.take()).toEqual({
+      firstOffset: 12,
+      lastOffset: 12,
+      count: 1,
+      bytes: 1,
+      payload: ['c'],
+    });
   });
 
   it('takes nothing when the open batch is empty, also right after a take', () => {

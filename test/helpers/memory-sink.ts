@@ -21,14 +21,19 @@ export const MemoryBehaviour = {
   PERMANENT: 'permanent',
   /** Never answers; rejects once the signal aborts (a slow destination at shutdown). */
   HANG: 'hang',
+  /** Throws a plain TypeError: a bug in a sink, not a delivery failure it understood. */
+  THROW: 'throw',
 } as const;
 export type MemoryBehaviour = (typeof MemoryBehaviour)[keyof typeof MemoryBehaviour];
 
 const memoryConfigProperties = {
   behaviour: Type.Optional(
-    Type.Union(Object.values(MemoryBehaviour).map((b) => Type.Literal(b)), {
-      description: 'How send answers once `accept_batches` batches were accepted.',
-    }),
+    Type.Union(
+      Object.values(MemoryBehaviour).map((b) => Type.Literal(b)),
+      {
+        description: 'How send answers once `accept_batches` batches were accepted.',
+      },
+    ),
   ),
   accept_batches: Type.Optional(Type.Integer({ minimum: 0, description: 'Batches accepted first.' })),
   fail_reason: Type.Optional(Type.String({ minLength: 1, description: 'DeliveryError reason.' })),
@@ -123,6 +128,7 @@ export function createMemorySinkKind(): MemorySinkKind {
             else signal.addEventListener('abort', fail, { once: true });
           });
         }
+        if (behaviour === MemoryBehaviour.THROW) throw new TypeError('payload.map is not a function');
         throw new DeliveryError(`The memory destination refused the batch (${reason}).`, {
           retryable: behaviour === MemoryBehaviour.RETRYABLE,
           reason,

@@ -207,16 +207,32 @@ describe('parseNotification', () => {
       body: JSON.stringify({ ...snsEnvelopeFactory(''), Message: { Records: [] } }),
       message: "SNS envelope has no 'Message' string.",
     },
-    { case: 'an SNS Message that is not JSON', body: sns('oops'), message: "SNS envelope 'Message' is not valid JSON." },
-    { case: 'an SNS Message that is an array', body: sns('[]'), message: "SNS envelope 'Message' is not a JSON object." },
+    {
+      case: 'an SNS Message that is not JSON',
+      body: sns('oops'),
+      message: "SNS envelope 'Message' is not valid JSON.",
+    },
+    {
+      case: 'an SNS Message that is an array',
+      body: sns('[]'),
+      message: "SNS envelope 'Message' is not a JSON object.",
+    },
     { case: 'an SNS Message without Records', body: sns({}), message: "S3 event has no 'Records' list." },
     {
       case: 'an S3 event whose Records is not a list',
       body: '{"Records":{"s3":{}}}',
       message: "S3 event has no 'Records' list.",
     },
-    { case: 'an event other than the test event', body: '{"Event":"s3:Other"}', message: "S3 event has no 'Records' list." },
-    { case: 'a record that is not an object', body: '{"Records":[null]}', message: 'S3 event record 0 is not an object.' },
+    {
+      case: 'an event other than the test event',
+      body: '{"Event":"s3:Other"}',
+      message: "S3 event has no 'Records' list.",
+    },
+    {
+      case: 'a record that is not an object',
+      body: '{"Records":[null]}',
+      message: 'S3 event record 0 is not an object.',
+    },
     {
       case: 'a record without s3',
       body: JSON.stringify({ Records: [s3EventRecordFactory(), { eventName: 'ObjectCreated:Put' }] }),
@@ -232,8 +248,16 @@ describe('parseNotification', () => {
       body: JSON.stringify({ Records: [s3EventRecordFactory({ encodedKey: 'c1/t/a/p/%E0%A4%A.gz' })] }),
       message: "Object key 'c1/t/a/p/%E0%A4%A.gz' is not valid URL encoding.",
     },
-    { case: 'a work item without key', body: '{"v":1,"attempt":0}', message: "Work item has no 'key' string." },
-    { case: 'a work item with an empty key', body: '{"v":1,"key":""}', message: "Work item has no 'key' string." },
+    {
+      case: 'a work item without key',
+      body: '{"v":1,"attempt":0}',
+      message: "Work item has no 'key' string.",
+    },
+    {
+      case: 'a work item with an empty key',
+      body: '{"v":1,"key":""}',
+      message: "Work item has no 'key' string.",
+    },
     {
       case: 'a work item with a negative attempt',
       body: '{"v":1,"key":"k","attempt":-1}',

@@ -25,6 +25,7 @@ export function registerDemoCommand(program: Command, io: CliIo, globals: () => 
     .action(async (options: { events: number; keep?: boolean; timeout: number }) => {
       if (!Number.isInteger(options.events) || options.events < 1)
         throw new CliError('--events must be a whole number ≥ 1.');
+      if (!(options.timeout > 0)) throw new CliError('--timeout must be a number of seconds > 0.');
       // Quiet by default: the progress bars and the table are the output.
       const logger = createLogger({
         level: parseLogLevel(globals().logLevel ?? LogLevel.WARN),

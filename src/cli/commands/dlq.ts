@@ -14,6 +14,12 @@ function findById(entries: readonly DeadLetter[], id: string): DeadLetter {
   return matches[0]!;
 }
 
+function parseLimit(value: string): number {
+  const n = Number(value);
+  if (!Number.isSafeInteger(n) || n < 1) throw new CliError(`--limit '${value}' must be a whole number ≥ 1.`);
+  return n;
+}
+
 /** `tlr dlq list|show|redrive` on the local dead-letter store. */
 export function registerDlqCommand(program: Command, io: CliIo, globals: () => GlobalOptions): void {
   const dlq = program.command('dlq').description('Inspect and redrive dead-lettered work.');
@@ -23,7 +29,7 @@ export function registerDlqCommand(program: Command, io: CliIo, globals: () => G
     .description('List dead letters, newest first.')
     .option('--tenant <tenant>', 'only this tenant')
     .option('--all', 'include entries already redriven')
-    .option('--limit <n>', 'at most this many', (v) => Number.parseInt(v, 10), 100)
+    .option('--limit <n>', 'at most this many', parseLimit, 100)
     .action(async (options: { tenant?: string; all?: boolean; limit: number }) => {
       await withLocalStores(globals(), async (stores) => {
         const entries = await stores.deadLetters.list({

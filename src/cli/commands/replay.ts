@@ -1,12 +1,15 @@
 import type { Command } from 'commander';
 import { replayTenant } from '../../admin/index.js';
+import { parseRfc3339Ms } from '../../domain/index.js';
 import { CliError, type CliIo, type GlobalOptions, toJson, withLocalStores } from '../context.js';
 
 function parseTime(value: string | undefined, flag: string): number | undefined {
   if (value === undefined) return undefined;
-  const ms = Date.parse(value);
-  if (Number.isNaN(ms))
-    throw new CliError(`${flag} '${value}' is not a date (use RFC 3339, e.g. 2024-01-15T10:00:00Z).`);
+  // RFC 3339 only: Date.parse would read 'March 1' as 2001 and zone-less times as local time.
+  const ms = parseRfc3339Ms(value.trim());
+  if (ms === undefined) {
+    throw new CliError(`${flag} '${value}' is not an RFC 3339 time with a zone (e.g. 2024-01-15T10:00:00Z).`);
+  }
   return ms;
 }
 

@@ -18,6 +18,8 @@ const PERMANENT_FS_CODES: ReadonlySet<string> = new Set([
 ]);
 
 const TAIL_SCAN_BYTES = 64 * 1024;
+/** Paths remembered as checked for a torn last line. */
+const MAX_CHECKED_PATHS = 10_000;
 const NEWLINE = 0x0a;
 
 type RepairListener = (path: string, bytesRemoved: number) => void;
@@ -72,9 +74,12 @@ export class FileAppender {
         if (!this.checked.has(path)) {
           const removed = await cutPartialLastLine(handle);
           if (removed > 0) onRepair(path, removed);
+          // Forgetting is safe (the next append checks again); it only bounds memory.
+          if (this.checked.size >= MAX_CHECKED_PATHS) this.checked.clear();
           this.checked.add(path);
         }
-        await handle.write(text);
+        // appendFile loops until every byte is written; a single write() may write fewer.
+        await handle.appendFile(text);
         await handle.sync();
       } finally {
         await handle.close();

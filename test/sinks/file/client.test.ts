@@ -57,7 +57,10 @@ describe('FileAppender', () => {
     await new FileAppender().append(dir, payload({ [FILE]: '{"n":3}\n' }), onRepair);
     // Assess
     expect(await readFile(path, 'utf8')).toBe(`${kept}{"n":3}\n`);
-    expect(onRepair).toHaveBeenCalledExactlyOnceWith(path, Buffer.byteLength(before) - Buffer.byteLength(kept));
+    expect(onRepair).toHaveBeenCalledExactlyOnceWith(
+      path,
+      Buffer.byteLength(before) - Buffer.byteLength(kept),
+    );
   });
 
   it('leaves a file that ends with a newline as it is', async () => {
@@ -97,7 +100,8 @@ describe('FileAppender', () => {
     const batches = Array.from({ length: 60 }, (_, batch) =>
       Array.from(
         { length: 20 },
-        (_, line) => `${JSON.stringify({ batch, line, pad: 'é'.repeat((batch * 997 + line * 131) % 3_000) })}\n`,
+        (_, line) =>
+          `${JSON.stringify({ batch, line, pad: 'é'.repeat((batch * 997 + line * 131) % 3_000) })}\n`,
       ).join(''),
     );
     // Act
@@ -128,7 +132,9 @@ describe('FileAppender', () => {
     {
       case: "the day's folder is a regular file",
       prepare: (dir: string) =>
-        mkdir(join(dir, 'out/api'), { recursive: true }).then(() => writeFile(join(dir, 'out/api/2024-01-15'), '')),
+        mkdir(join(dir, 'out/api'), { recursive: true }).then(() =>
+          writeFile(join(dir, 'out/api/2024-01-15'), ''),
+        ),
       code: 'EEXIST',
     },
     {

@@ -27,7 +27,10 @@ function sinkDeps(baseDir: string, overrides: Partial<SinkDeps> = {}): SinkDeps 
 }
 
 function fileSink(directory: string, deps: SinkDeps, overrides: Record<string, unknown> = {}): Sink {
-  return createFileSink(validateDeliveryConfig(deliveryConfigFactory({ directory, ...overrides }), lookup), deps);
+  return createFileSink(
+    validateDeliveryConfig(deliveryConfigFactory({ directory, ...overrides }), lookup),
+    deps,
+  );
 }
 
 function logObject(application: string): LogObjectKey {
@@ -167,7 +170,8 @@ describe('createFileSink', () => {
     // Prepare
     const input = deliveryConfigFactory({ directory: '' });
     // Act
-    const validate = () => validateDeliveryConfig(input, (kind) => (kind === 'file' ? fileSinkDefinition.spec : undefined));
+    const validate = () =>
+      validateDeliveryConfig(input, (kind) => (kind === 'file' ? fileSinkDefinition.spec : undefined));
     // Assess
     expect(fileSinkDefinition.kind).toBe(FILE_KIND);
     expect(validate).toThrow("'directory' must be a non-empty directory path");

@@ -1,0 +1,784 @@
+import { join } from 'node:path';
+import fc from 'fast-check';
+import { Registry } from 'prom-client';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import {
+  AbortedError,
+  createApplicationFilter,
+  type DeliveryConfig,
+  destinationId,
+  type LogObjectKey,
+  parseObjectKey,
+} from '../../src/domain/index.js';
+import { silentLogger } from '../../src/logging/index.js';
+import type { DelayedRetryConfig } from '../../src/pipeline/delayed-retry.js';
+import { encodeWorkItem, parseNotification, type WorkItem } from '../../src/pipeline/notification.js';
+import {
+  createProcessor,
+  DeadLetterReason,
+  DestinationStatus,
+  ItemResult,
+  type Processor,
+} from '../../src/pipeline/processor.js';
+import {
+  createTenantDestinationResolver,
+  type TenantDestinationResolver,
+} from '../../src/pipeline/tenant-destinations.js';
+import { fileSinkDefinition } from '../../src/sinks/file/index.js';
+import { createSinkRegistry } from '../../src/sinks/registry.js';
+import {
+  createFileObjectStore,
+  createSqliteCheckpointStore,
+  createSqliteConfigStore,
+  createSqliteDeadLetterStore,
+  createSqliteQueue,
+  openDatabase,
+  type SqliteDatabase,
+  type SqliteQueue,
+} from '../../src/stores/local/index.js';
+import type {
+  CheckpointStore,
+  DeadLetterStore,
+  DeliveryConfigStore,
+  ObjectStore,
+} from '../../src/stores/ports.js';
+import {
+  gzipObject,
+  gzipObjectWithCorruptTail,
+  logEventFactory,
+  objectKeyFactory,
+  objectKeyPartsFactory,
+  randomId,
+  s3EventFactory,
+  s3TestEventFactory,
+  snsEnvelopeFactory,
+} from '../helpers/factories.js';
+import { createMemorySinkKind, MEMORY_KIND, type MemorySinkKind } from '../helpers/memory-sink.js';
+import { metricValue } from '../helpers/metrics.js';
+import { readAllNdjson } from '../helpers/ndjson-files.js';
+import { makeTempDir, removeTempDirs } from '../helpers/temp-dir.js';
+
+/** Every embedded store on a temp data directory, the processor over them, and a manual clock. */
+interface Harness {
+  readonly dir: string;
+  readonly db: SqliteDatabase;
+  readonly objects: ObjectStore;
+  readonly queue: SqliteQueue;
+  readonly configs: DeliveryConfigStore;
+  readonly checkpoints: CheckpointStore;
+  readonly deadLetters: DeadLetterStore;
+  readonly registry: Registry;
+  readonly memory: MemorySinkKind;
+  readonly resolver: TenantDestinationResolver;
+  readonly processor: Processor;
+  readonly clock: { nowMs: number };
+}
+
+const open: Harness[] = [];
+
+async function createHarness(options: { delayedRetry?: DelayedRetryConfig } = {}): Promise<Harness> {
+  const dir = await makeTempDir('tlr-processor-');
+  const clock = { nowMs: Date.parse('2024-01-15T11:00:00.000Z') };
+  const now = () => clock.nowMs;
+  const db = openDatabase(join(dir, 'tlr.db'));
+  const registry = new Registry();
+  const memory = createMemorySinkKind();
+  const objects = createFileObjectStore({ rootDir: join(dir, 'objects') });
+  const queue = createSqliteQueue(db, { now });
+  const configs = createSqliteConfigStore(db);
+  const checkpoints = createSqliteCheckpointStore(db);
+  const deadLetters = createSqliteDeadLetterStore(db, { now });
+  const resolver = createTenantDestinationResolver({
+    store: configs,
+    sinks: createSinkRegistry([fileSinkDefinition, memory.definition]),
+    sinkDeps: { baseDir: dir, logger: silentLogger, registry },
+    logger: silentLogger,
+    registry,
+    now,
+  });
+  const processor = createProcessor({
+    objectStore: objects,
+    resolver,
+    checkpoints,
+    deadLetters,
+    queue,
+    logger: silentLogger,
+    registry,
+    now,
+    random: () => 0.5,
+    ...(options.delayedRetry && { delayedRetry: options.delayedRetry }),
+  });
+  const harness = {
+    dir,
+    db,
+    objects,
+    queue,
+    configs,
+    checkpoints,
+    deadLetters,
+    registry,
+    memory,
+    resolver,
+    processor,
+    clock,
+  };
+  open.push(harness);
+  return harness;
+}
+
+afterEach(async () => {
+  for (const h of open.splice(0)) {
+    await h.resolver.close();
+    h.queue.close();
+    h.db.close();
+  }
+  await removeTempDirs();
+});
+
+const signal = () => new AbortController().signal;
+
+/** Where a tenant's file destination of that type writes, under the harness data directory. */
+function outputDir(h: Harness, tenantId: string, type = 'file'): string {
+  return join(h.dir, 'out', tenantId, type.replace(':', '-'));
+}
+
+/** Stores delivery config rows as they are, valid or not; a file row writes under the data directory. */
+async function putRows(h: Harness, tenantId: string, rows: Record<string, unknown>[]): Promise<void> {
+  for (const row of rows) {
+    const directory = row['type']?.toString().startsWith('file')
+      ? { directory: outputDir(h, tenantId, row['type'] as string) }
+      : {};
+    await h.configs.put({ tenant_id: tenantId, ...directory, ...row } as DeliveryConfig);
+  }
+}
+
+/** Puts a gzip NDJSON object of events of one application and pod of a tenant; returns its key and events. */
+async function putObject(
+  h: Harness,
+  tenantId: string,
+  count: number,
+  application = 'kube-apiserver',
+  body?: (events: Record<string, unknown>[]) => Buffer,
+): Promise<{ key: string; object: LogObjectKey; events: Record<string, unknown>[] }> {
+  const parts = objectKeyPartsFactory({ namespace: tenantId, application });
+  const key = objectKeyFactory(parts);
+  const events = Array.from({ length: count }, (_, seq) =>
+    logEventFactory({
+      seq,
+      cluster_id: parts.clusterId,
+      namespace: tenantId,
+      application,
+      pod_name: parts.podName,
+      timestamp: new Date(Date.parse('2024-01-15T10:30:00Z') + seq).toISOString(),
+    }),
+  );
+  await h.objects.put(key, (body ?? gzipObject)(events));
+  return { key, object: parseObjectKey(key) as LogObjectKey, events };
+}
+
+function newTenant(): string {
+  return `tenant-${randomId()}`;
+}
+
+function firstItem(key: string, overrides: Partial<WorkItem> = {}): WorkItem {
+  return { key, attempt: 0, ...overrides };
+}
+
+describe('createProcessor', () => {
+  it('delivers one object to every destination of its tenant whose filter accepts it', async () => {
+    // Prepare
+    const h = await createHarness();
+    const tenant = newTenant();
+    await putRows(h, tenant, [
+      { type: 'file', desired_logs: ['kube-apiserver'] },
+      { type: 'file:api-group', groups: ['api'] },
+      { type: 'file:other', desired_logs: ['my-app'] },
+    ]);
+    const { key, events } = await putObject(h, tenant, 25);
+    const body = JSON.stringify(snsEnvelopeFactory(s3EventFactory([key])));
+    // Act
+    const outcome = await h.processor.processMessage(body, signal());
+    // Assess
+    expect(outcome.items).toHaveLength(1);
+    expect(outcome.items[0]).toMatchObject({
+      key,
+      tenantId: tenant,
+      result: ItemResult.COMPLETED,
+      destinations: [
+        { type: 'file', status: DestinationStatus.DELIVERED, delivered: 25 },
+        { type: 'file:api-group', status: DestinationStatus.DELIVERED, delivered: 25 },
+      ],
+      stats: { lines: 25, records: 25, skipped: {} },
+    });
+    expect(await readAllNdjson(outputDir(h, tenant, 'file'))).toEqual(events);
+    expect(await readAllNdjson(outputDir(h, tenant, 'file:api-group'))).toEqual(events);
+    expect(await readAllNdjson(outputDir(h, tenant, 'file:other'))).toEqual([]);
+    const ids = [`${tenant}/file`, `${tenant}/file:api-group`, `${tenant}/file:other`];
+    const checkpoints = await h.checkpoints.getMany(key, ids);
+    expect(Object.fromEntries(checkpoints)).toEqual({
+      [ids[0]!]: { offset: 24, done: true },
+      [ids[1]!]: { offset: 24, done: true },
+    });
+    expect(await metricValue(h.registry, 'tlr_events_delivered_total', { tenant, kind: 'file' })).toBe(50);
+    expect(await metricValue(h.registry, 'tlr_objects_processed_total', { result: 'completed' })).toBe(1);
+    expect(await metricValue(h.registry, 'tlr_notifications_total', { result: 'processed' })).toBe(1);
+    expect(await h.queue.stats()).toMatchObject({ visible: 0, delayed: 0 });
+  });
+
+  it('never delivers a record of one tenant to another tenant’s destination', async () => {
+    const apps = ['kube-apiserver', 'oauth-openshift', 'my-app'] as const;
+    const tenantSpec = fc.record({
+      desired: fc.subarray([...apps]),
+      groups: fc.subarray(['API', 'authentication']),
+      objects: fc.array(fc.record({ app: fc.constantFrom(...apps), count: fc.integer({ min: 1, max: 4 }) }), {
+        maxLength: 3,
+      }),
+    });
+    return fc.assert(
+      fc.asyncProperty(fc.array(tenantSpec, { minLength: 2, maxLength: 3 }), async (specs) => {
+        // Prepare
+        const h = await createHarness();
+        const tenants = specs.map((spec) => ({ ...spec, id: newTenant() }));
+        const keys: string[] = [];
+        const expected = new Map<string, Record<string, unknown>[]>();
+        for (const tenant of tenants) {
+          await putRows(h, tenant.id, [
+            { type: 'file', desired_logs: tenant.desired, groups: tenant.groups },
+          ]);
+          const accepts = createApplicationFilter({ desired_logs: tenant.desired, groups: tenant.groups });
+          const mine: Record<string, unknown>[] = [];
+          for (const { app, count } of tenant.objects) {
+            const { key, events } = await putObject(h, tenant.id, count, app);
+            keys.push(key);
+            if (accepts(app)) mine.push(...events);
+          }
+          expected.set(tenant.id, mine);
+        }
+        // Act
+        await h.processor.processMessage(JSON.stringify(s3EventFactory(keys)), signal());
+        // Assess
+        for (const tenant of tenants) {
+          const written = await readAllNdjson(outputDir(h, tenant.id));
+          expect(written.every((event) => event['namespace'] === tenant.id)).toBe(true);
+          const sortKey = (e: Record<string, unknown>) =>
+            `${e['pod_name']}/${String(e['seq']).padStart(3, '0')}`;
+          expect(written.map(sortKey).sort()).toEqual(expected.get(tenant.id)!.map(sortKey).sort());
+        }
+      }),
+      { numRuns: 6 },
+    );
+  });
+
+  it('resumes after the checkpointed offset, writing only the records after it', async () => {
+    // Prepare
+    const h = await createHarness();
+    const tenant = newTenant();
+    await putRows(h, tenant, [{ type: 'file' }]);
+    const { key, events } = await putObject(h, tenant, 10);
+    await h.checkpoints.save(key, `${tenant}/file`, { offset: 3, done: false });
+    // Act
+    const outcome = await h.processor.processItem(firstItem(key), signal());
+    // Assess
+    expect(outcome.destinations).toEqual([
+      { type: 'file', status: DestinationStatus.DELIVERED, delivered: 6 },
+    ]);
+    expect(await readAllNdjson(outputDir(h, tenant))).toEqual(events.slice(4));
+    expect((await h.checkpoints.getMany(key, [`${tenant}/file`])).get(`${tenant}/file`)).toEqual({
+      offset: 9,
+      done: true,
+    });
+  });
+
+  it('writes nothing for a destination whose checkpoint says done', async () => {
+    // Prepare
+    const h = await createHarness();
+    const tenant = newTenant();
+    await putRows(h, tenant, [{ type: 'file' }]);
+    const { key } = await putObject(h, tenant, 10);
+    await h.checkpoints.save(key, `${tenant}/file`, { offset: 9, done: true });
+    // Act
+    const outcome = await h.processor.processItem(firstItem(key), signal());
+    // Assess
+    expect(outcome).toMatchObject({
+      result: ItemResult.COMPLETED,
+      destinations: [{ type: 'file', status: DestinationStatus.ALREADY_DONE, delivered: 0 }],
+    });
+    expect(await readAllNdjson(outputDir(h, tenant))).toEqual([]);
+  });
+
+  it('delivers again under a replay id even though the first delivery is done', async () => {
+    // Prepare
+    const h = await createHarness();
+    const tenant = newTenant();
+    await putRows(h, tenant, [{ type: 'file' }]);
+    const { key, events } = await putObject(h, tenant, 5);
+    await h.processor.processItem(firstItem(key), signal());
+    // Act
+    const replay = await h.processor.processMessage(
+      encodeWorkItem(firstItem(key, { replayId: 'r-1' })),
+      signal(),
+    );
+    const again = await h.processor.processItem(firstItem(key, { replayId: 'r-1' }), signal());
+    // Assess
+    expect(replay.items[0]!.destinations).toEqual([
+      { type: 'file', status: DestinationStatus.DELIVERED, delivered: 5 },
+    ]);
+    expect(again.destinations[0]!.status).toBe(DestinationStatus.ALREADY_DONE);
+    expect(await readAllNdjson(outputDir(h, tenant))).toEqual([...events, ...events]);
+  });
+
+  it('schedules a delayed retry for only the failing destination while the other completes', async () => {
+    // Prepare
+    const h = await createHarness();
+    const tenant = newTenant();
+    await putRows(h, tenant, [
+      { type: 'file' },
+      { type: MEMORY_KIND, behaviour: 'retryable', fail_reason: 'http_503' },
+    ]);
+    const { key, events } = await putObject(h, tenant, 8);
+    // Act
+    const outcome = await h.processor.processMessage(JSON.stringify(s3EventFactory([key])), signal());
+    // Assess
+    expect(outcome.items[0]).toMatchObject({
+      result: ItemResult.RETRY_SCHEDULED,
+      destinations: [
+        { type: 'file', status: DestinationStatus.DELIVERED, delivered: 8 },
+        { type: MEMORY_KIND, status: DestinationStatus.RETRY_SCHEDULED, delivered: 0, reason: 'http_503' },
+      ],
+    });
+    expect(await readAllNdjson(outputDir(h, tenant))).toEqual(events);
+    const ids = [`${tenant}/file`, `${tenant}/${MEMORY_KIND}`];
+    expect(Object.fromEntries(await h.checkpoints.getMany(key, ids))).toEqual({
+      [ids[0]!]: { offset: 7, done: true },
+    });
+    expect(await h.queue.stats()).toMatchObject({ visible: 0, delayed: 1 });
+    h.clock.nowMs += 29_999;
+    const early = await h.queue.receive({ maxMessages: 10, waitMs: 0 });
+    h.clock.nowMs += 1;
+    const [retry] = await h.queue.receive({ maxMessages: 10, waitMs: 0 });
+    expect(early).toEqual([]);
+    expect(parseNotification(retry!.body).items).toEqual([
+      { key, bucket: expect.any(String), destinations: [MEMORY_KIND], attempt: 1 },
+    ]);
+    expect(await metricValue(h.registry, 'tlr_delayed_retries_total', { tenant, kind: MEMORY_KIND })).toBe(1);
+    expect(await metricValue(h.registry, 'tlr_dead_letters_total')).toBe(0);
+  });
+
+  it('resumes a delayed retry after the records the failing destination had accepted', async () => {
+    // Prepare
+    const h = await createHarness();
+    const tenant = newTenant();
+    await putRows(h, tenant, [
+      { type: 'file' },
+      { type: MEMORY_KIND, behaviour: 'retryable', accept_batches: 1, batch_events: 3 },
+    ]);
+    const { key, events } = await putObject(h, tenant, 10);
+    await h.processor.processItem(firstItem(key), signal());
+    h.clock.nowMs += 30_000;
+    const [retry] = await h.queue.receive({ maxMessages: 1, waitMs: 0 });
+    await putRows(h, tenant, [{ type: MEMORY_KIND, batch_events: 3 }]);
+    // Act
+    const outcome = await h.processor.processMessage(retry!.body, signal());
+    // Assess
+    expect(outcome.items[0]!.destinations).toEqual([
+      { type: MEMORY_KIND, status: DestinationStatus.DELIVERED, delivered: 7 },
+    ]);
+    const [failing, recovered] = h.memory.built;
+    expect(failing!.accepted.map((r) => r.offset)).toEqual([0, 1, 2]);
+    expect(recovered!.accepted.map((r) => r.offset)).toEqual([3, 4, 5, 6, 7, 8, 9]);
+    expect(recovered!.accepted.map((r) => r.event)).toEqual(events.slice(3));
+    expect(failing!.closed).toBe(true);
+    expect(await readAllNdjson(outputDir(h, tenant))).toEqual(events);
+  });
+
+  it('dead-letters with retries_exhausted once the delayed retries are used up', async () => {
+    // Prepare
+    const h = await createHarness({
+      delayedRetry: { initialDelayMs: 1_000, maxDelayMs: 60_000, maxAttempts: 3 },
+    });
+    const tenant = newTenant();
+    await putRows(h, tenant, [{ type: MEMORY_KIND, behaviour: 'retryable', fail_reason: 'throttled' }]);
+    const { key } = await putObject(h, tenant, 4);
+    // Act
+    const outcome = await h.processor.processItem(
+      firstItem(key, { attempt: 3, destinations: [MEMORY_KIND] }),
+      signal(),
+    );
+    // Assess
+    expect(outcome).toMatchObject({
+      result: ItemResult.DEAD_LETTERED,
+      destinations: [
+        { type: MEMORY_KIND, status: DestinationStatus.DEAD_LETTERED, reason: 'retries_exhausted' },
+      ],
+    });
+    const [letter] = await h.deadLetters.list();
+    expect(letter).toMatchObject({
+      tenantId: tenant,
+      destination: MEMORY_KIND,
+      objectKey: key,
+      reason: DeadLetterReason.RETRIES_EXHAUSTED,
+      attempts: 4,
+      offset: -1,
+    });
+    expect(letter!.message).toMatch(/^Gave up after 4 deliveries; last error \(throttled\): /);
+    expect(await h.queue.stats()).toMatchObject({ visible: 0, delayed: 0 });
+    expect(await metricValue(h.registry, 'tlr_dead_letters_total', { reason: 'retries_exhausted' })).toBe(1);
+  });
+
+  it('dead-letters a permanent failure at once with the sink’s reason', async () => {
+    // Prepare
+    const h = await createHarness();
+    const tenant = newTenant();
+    await putRows(h, tenant, [
+      { type: 'file' },
+      { type: MEMORY_KIND, behaviour: 'permanent', fail_reason: 'access_denied' },
+    ]);
+    const { key, events } = await putObject(h, tenant, 3);
+    // Act
+    const outcome = await h.processor.processItem(firstItem(key), signal());
+    // Assess
+    expect(outcome.result).toBe(ItemResult.DEAD_LETTERED);
+    expect(await h.deadLetters.list()).toEqual([
+      expect.objectContaining({
+        tenantId: tenant,
+        destination: MEMORY_KIND,
+        objectKey: key,
+        reason: 'access_denied',
+        message: 'The memory destination refused the batch (access_denied).',
+        attempts: 1,
+      }),
+    ]);
+    expect(await readAllNdjson(outputDir(h, tenant))).toEqual(events);
+    expect(await h.queue.stats()).toMatchObject({ visible: 0, delayed: 0 });
+    expect(await metricValue(h.registry, 'tlr_dead_letters_total', { reason: 'access_denied' })).toBe(1);
+    expect(
+      await metricValue(h.registry, 'tlr_deliveries_total', { tenant, kind: MEMORY_KIND, result: 'failed' }),
+    ).toBe(1);
+  });
+
+  it.each([
+    { case: 'has 4 segments', key: 'cluster-1/team-a/api/20240115-103000-u.json.gz', tenantId: 'team-a' },
+    { case: 'has an empty namespace', key: 'cluster-1//api/pod-1/20240115-103000-u.json.gz', tenantId: '' },
+    { case: 'has an empty file name', key: 'cluster-1/team-a/api/pod-1/', tenantId: 'team-a' },
+  ])('dead-letters an object whose key $case as invalid_object_key', async ({ key, tenantId }) => {
+    // Prepare
+    const h = await createHarness();
+    // Act
+    const outcome = await h.processor.processMessage(JSON.stringify(s3EventFactory([key])), signal());
+    // Assess
+    expect(outcome.items).toEqual([{ key, result: ItemResult.DEAD_LETTERED, destinations: [] }]);
+    const [letter] = await h.deadLetters.list();
+    expect(letter).toMatchObject({
+      tenantId,
+      destination: '*',
+      objectKey: key,
+      reason: DeadLetterReason.INVALID_OBJECT_KEY,
+      offset: -1,
+    });
+    expect(letter!.message).toMatch(new RegExp(`^Object key '${key}' has `));
+    expect(await metricValue(h.registry, 'tlr_dead_letters_total', { reason: 'invalid_object_key' })).toBe(1);
+  });
+
+  it('skips a key of the router’s own (first segment starting with _)', async () => {
+    // Prepare
+    const h = await createHarness();
+    const key = '_analytics/2024/01/15/summary.json';
+    // Act
+    const outcome = await h.processor.processMessage(JSON.stringify(s3EventFactory([key])), signal());
+    // Assess
+    expect(outcome.items).toEqual([
+      { key, result: ItemResult.SKIPPED, destinations: [], skippedReason: 'internal_key' },
+    ]);
+    expect(await h.deadLetters.list()).toEqual([]);
+  });
+
+  it.each([
+    {
+      case: 'a corrupt gzip stream',
+      body: gzipObjectWithCorruptTail,
+      message: /^The object's gzip stream is corrupt or truncated \(Z_DATA_ERROR: /,
+    },
+    {
+      case: 'a truncated object',
+      body: (events: Record<string, unknown>[]) => {
+        const whole = gzipObject(events);
+        return whole.subarray(0, Math.floor(whole.length * 0.6));
+      },
+      message: /^The object's gzip stream is corrupt or truncated \(Z_BUF_ERROR: /,
+    },
+  ])(
+    'delivers the records before the damage of $case, then dead-letters it as corrupt_object',
+    async ({ body, message }) => {
+      // Prepare
+      const h = await createHarness();
+      const tenant = newTenant();
+      await putRows(h, tenant, [{ type: 'file' }]);
+      const { key, events } = await putObject(h, tenant, 1_500, 'kube-apiserver', body);
+      // Act
+      const outcome = await h.processor.processItem(firstItem(key), signal());
+      // Assess
+      const written = await readAllNdjson(outputDir(h, tenant));
+      expect(written.length).toBeGreaterThan(100);
+      expect(written).toEqual(events.slice(0, written.length));
+      expect(outcome.destinations).toEqual([
+        {
+          type: 'file',
+          status: DestinationStatus.DEAD_LETTERED,
+          delivered: written.length,
+          reason: DeadLetterReason.CORRUPT_OBJECT,
+        },
+      ]);
+      const [letter] = await h.deadLetters.list();
+      expect(letter).toMatchObject({ reason: DeadLetterReason.CORRUPT_OBJECT, offset: written.length - 1 });
+      expect(letter!.message).toMatch(message);
+      expect((await h.checkpoints.getMany(key, [`${tenant}/file`])).get(`${tenant}/file`)).toEqual({
+        offset: written.length - 1,
+        done: false,
+      });
+    },
+  );
+
+  it('dead-letters every matching destination of a missing object as object_not_found', async () => {
+    // Prepare
+    const h = await createHarness();
+    const tenant = newTenant();
+    await putRows(h, tenant, [{ type: 'file' }, { type: MEMORY_KIND }]);
+    const key = objectKeyFactory({ namespace: tenant });
+    // Act
+    const outcome = await h.processor.processItem(firstItem(key), signal());
+    // Assess
+    expect(outcome.result).toBe(ItemResult.DEAD_LETTERED);
+    const letters = await h.deadLetters.list();
+    expect(letters.map((l) => [l.destination, l.reason, l.message]).sort()).toEqual([
+      ['file', 'object_not_found', `Object '${key}' does not exist.`],
+      [MEMORY_KIND, 'object_not_found', `Object '${key}' does not exist.`],
+    ]);
+  });
+
+  it('schedules a delayed retry when the object store fails to serve the object', async () => {
+    // Prepare
+    const h = await createHarness();
+    const tenant = newTenant();
+    await putRows(h, tenant, [{ type: 'file' }]);
+    const { key } = await putObject(h, tenant, 3);
+    vi.spyOn(h.objects, 'get').mockRejectedValueOnce(Object.assign(new Error('i/o error'), { code: 'EIO' }));
+    // Act
+    const outcome = await h.processor.processItem(firstItem(key), signal());
+    // Assess
+    expect(outcome.destinations).toEqual([
+      { type: 'file', status: DestinationStatus.RETRY_SCHEDULED, delivered: 0, reason: 'object_read_failed' },
+    ]);
+    expect(await h.queue.stats()).toMatchObject({ delayed: 1 });
+    expect(await h.deadLetters.list()).toEqual([]);
+  });
+
+  it('schedules a delayed retry with reason unexpected_sink_error when a sink throws something other than a DeliveryError', async () => {
+    // Prepare
+    const h = await createHarness();
+    const tenant = newTenant();
+    await putRows(h, tenant, [{ type: 'memory', behaviour: 'throw' }]);
+    const { key } = await putObject(h, tenant, 3);
+    // Act
+    const outcome = await h.processor.processItem(firstItem(key), signal());
+    // Assess
+    expect(outcome.destinations).toEqual([
+      {
+        type: 'memory',
+        status: DestinationStatus.RETRY_SCHEDULED,
+        delivered: 0,
+        reason: 'unexpected_sink_error',
+      },
+    ]);
+    expect(await h.queue.stats()).toMatchObject({ delayed: 1 });
+  });
+
+  it('rejects, scheduling nothing, when the checkpoint store cannot save progress', async () => {
+    // Prepare
+    const h = await createHarness();
+    const tenant = newTenant();
+    await putRows(h, tenant, [{ type: 'memory' }]);
+    const { key } = await putObject(h, tenant, 3);
+    const failure = Object.assign(new Error('database is locked'), { code: 'SQLITE_BUSY' });
+    vi.spyOn(h.checkpoints, 'save').mockRejectedValue(failure);
+    // Act
+    const result = h.processor.processItem(firstItem(key), signal());
+    // Assess
+    await expect(result).rejects.toBe(failure);
+    expect(await h.queue.stats()).toMatchObject({ delayed: 0, visible: 0 });
+    expect(await h.deadLetters.list()).toEqual([]);
+  });
+
+  it('dead-letters an invalid config row as invalid_config while the tenant’s other row delivers', async () => {
+    // Prepare
+    const h = await createHarness();
+    const tenant = newTenant();
+    await putRows(h, tenant, [{ type: 'file' }, { type: 'file:bad', directory: '' }]);
+    const { key, events } = await putObject(h, tenant, 4);
+    // Act
+    const outcome = await h.processor.processItem(firstItem(key), signal());
+    // Assess
+    expect(outcome).toMatchObject({
+      result: ItemResult.DEAD_LETTERED,
+      destinations: [
+        {
+          type: 'file:bad',
+          status: DestinationStatus.DEAD_LETTERED,
+          reason: DeadLetterReason.INVALID_CONFIG,
+        },
+        { type: 'file', status: DestinationStatus.DELIVERED, delivered: 4 },
+      ],
+    });
+    expect(await readAllNdjson(outputDir(h, tenant))).toEqual(events);
+    expect(await h.deadLetters.list()).toEqual([
+      expect.objectContaining({
+        tenantId: tenant,
+        destination: 'file:bad',
+        objectKey: key,
+        reason: DeadLetterReason.INVALID_CONFIG,
+        message: "Invalid delivery config: 'directory' must be a non-empty directory path.",
+      }),
+    ]);
+  });
+
+  it.each([
+    { case: 'that is not JSON', body: 'not json at all', excerpt: 'not json at all' },
+    {
+      case: 'that is too long to keep whole',
+      body: `{"x":"${'y'.repeat(5_000)}`,
+      excerpt: `{"x":"${'y'.repeat(2_042)}`,
+    },
+  ])('dead-letters a body $case as invalid_notification with an excerpt of it', async ({ body, excerpt }) => {
+    // Prepare
+    const h = await createHarness();
+    // Act
+    const outcome = await h.processor.processMessage(body, signal());
+    // Assess
+    expect(outcome).toEqual({ items: [], invalid: 'Message body is not valid JSON.' });
+    expect(await h.deadLetters.list()).toEqual([
+      expect.objectContaining({
+        tenantId: '',
+        destination: '*',
+        objectKey: '',
+        reason: DeadLetterReason.INVALID_NOTIFICATION,
+        message: `Message body is not valid JSON. Body: ${excerpt}`,
+      }),
+    ]);
+    expect(await metricValue(h.registry, 'tlr_notifications_total', { result: 'invalid' })).toBe(1);
+    expect(await metricValue(h.registry, 'tlr_dead_letters_total', { reason: 'invalid_notification' })).toBe(
+      1,
+    );
+  });
+
+  it('does nothing for the s3:TestEvent', async () => {
+    // Prepare
+    const h = await createHarness();
+    const body = JSON.stringify(snsEnvelopeFactory(s3TestEventFactory()));
+    // Act
+    const outcome = await h.processor.processMessage(body, signal());
+    // Assess
+    expect(outcome).toEqual({ items: [] });
+    expect(await h.deadLetters.list()).toEqual([]);
+    expect(await h.queue.stats()).toMatchObject({ visible: 0, delayed: 0 });
+    expect(await metricValue(h.registry, 'tlr_notifications_total', { result: 'test_event' })).toBe(1);
+  });
+
+  it.each([
+    { case: 'no config rows', rows: [] },
+    { case: 'only a disabled row', rows: [{ type: 'file', enabled: false }] },
+    {
+      case: 'only a row whose ttl has passed',
+      rows: [{ type: 'file', ttl: Date.parse('2024-01-15T10:59:59Z') / 1_000 }],
+    },
+    { case: 'only a row for other applications', rows: [{ type: 'file', desired_logs: ['my-app'] }] },
+  ])('skips an object whose tenant has $case', async ({ rows }) => {
+    // Prepare
+    const h = await createHarness();
+    const tenant = newTenant();
+    await putRows(h, tenant, rows);
+    const { key } = await putObject(h, tenant, 2);
+    // Act
+    const outcome = await h.processor.processItem(firstItem(key), signal());
+    // Assess
+    expect(outcome).toEqual({
+      key,
+      tenantId: tenant,
+      result: ItemResult.SKIPPED,
+      destinations: [],
+      skippedReason: 'no_matching_destination',
+    });
+    expect(await readAllNdjson(outputDir(h, tenant))).toEqual([]);
+  });
+
+  it('counts the lines it skips by reason and delivers the others', async () => {
+    // Prepare
+    const h = await createHarness();
+    const tenant = newTenant();
+    await putRows(h, tenant, [{ type: 'file' }]);
+    const good = [logEventFactory({ namespace: tenant }), logEventFactory({ namespace: tenant })];
+    const { key } = await putObject(h, tenant, 0, 'kube-apiserver', () =>
+      gzipObject([good[0]!, '', 'garbage', '17', good[1]!]),
+    );
+    // Act
+    const outcome = await h.processor.processItem(firstItem(key), signal());
+    // Assess
+    expect(outcome.stats).toMatchObject({ lines: 5, records: 2 });
+    expect(await readAllNdjson(outputDir(h, tenant))).toEqual(good);
+    expect(await metricValue(h.registry, 'tlr_lines_skipped_total', { reason: 'blank' })).toBe(1);
+    expect(await metricValue(h.registry, 'tlr_lines_skipped_total', { reason: 'invalid_json' })).toBe(1);
+    expect(await metricValue(h.registry, 'tlr_lines_skipped_total', { reason: 'not_an_object' })).toBe(1);
+    expect(await metricValue(h.registry, 'tlr_events_read_total')).toBe(2);
+  });
+
+  it('throws AbortedError when aborted mid-delivery, acknowledging nothing', async () => {
+    // Prepare
+    const h = await createHarness();
+    const tenant = newTenant();
+    await putRows(h, tenant, [{ type: 'file' }, { type: MEMORY_KIND, behaviour: 'hang' }]);
+    const { key } = await putObject(h, tenant, 20);
+    const controller = new AbortController();
+    const sendStarted = h.memory.nextSend();
+    const processing = h.processor
+      .processMessage(JSON.stringify(s3EventFactory([key])), controller.signal)
+      .catch((error: unknown) => error);
+    await sendStarted;
+    // Act
+    controller.abort();
+    const error = await processing;
+    // Assess
+    expect(error).toBeInstanceOf(AbortedError);
+    // The file destination's batch was under way: it settled before the processor gave up.
+    const ids = [`${tenant}/file`, `${tenant}/${MEMORY_KIND}`];
+    const checkpoints = Object.fromEntries(await h.checkpoints.getMany(key, ids));
+    expect(checkpoints).toEqual({ [ids[0]!]: { offset: 19, done: false } });
+    expect(await readAllNdjson(outputDir(h, tenant))).toHaveLength(20);
+    expect(await h.deadLetters.list()).toEqual([]);
+    expect(await h.queue.stats()).toMatchObject({ visible: 0, delayed: 0, inFlight: 0 });
+  });
+
+  it('throws AbortedError before any work when the signal is already aborted', async () => {
+    // Prepare
+    const h = await createHarness();
+    const tenant = newTenant();
+    await putRows(h, tenant, [{ type: 'file' }]);
+    const { key } = await putObject(h, tenant, 2);
+    // Act
+    const error = await h.processor.processItem(firstItem(key), AbortSignal.abort()).catch((e: unknown) => e);
+    // Assess
+    expect(error).toBeInstanceOf(AbortedError);
+    expect(await readAllNdjson(outputDir(h, tenant))).toEqual([]);
+  });
+
+  it('keeps a destination’s checkpoint under its tenant/type id', async () => {
+    // Prepare
+    const h = await createHarness();
+    const tenant = newTenant();
+    await putRows(h, tenant, [{ type: 'file:archive' }]);
+    const { key } = await putObject(h, tenant, 1);
+    // Act
+    await h.processor.processItem(firstItem(key), signal());
+    // Assess
+    const id = destinationId({ tenant_id: tenant, type: 'file:archive' });
+    expect(id).toBe(`${tenant}/file:archive`);
+    expect((await h.checkpoints.getMany(key, [id])).get(id)).toEqual({ offset: 0, done: true });
+  });
+});

@@ -1,0 +1,357 @@
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { AbortedError } from '../../src/domain/errors.js';
+import { type Logger, silentLogger } from '../../src/logging/index.js';
+import type { MessageOutcome, Processor } from '../../src/pipeline/processor.js';
+import { createQueueWorker, type QueueWorkerOptions } from '../../src/runtimes/queue-worker.js';
+import {
+  createSqliteQueue,
+  openDatabase,
+  type SqliteDatabase,
+  type SqliteQueue,
+} from '../../src/stores/local/index.js';
+import type { QueueMessage } from '../../src/stores/ports.js';
+import { randomId } from '../helpers/factories.js';
+import { makeTempDir, removeTempDirs } from '../helpers/temp-dir.js';
+
+const VISIBILITY_TIMEOUT_MS = 60_000;
+
+let db: SqliteDatabase;
+let queue: SqliteQueue;
+/** The queue's clock: moves only when a test moves it, or by `tickMs` on every reading. */
+let clock: { nowMs: number; tickMs: number };
+
+beforeEach(async () => {
+  const dir = await makeTempDir('tlr-queue-worker-');
+  clock = { nowMs: Date.parse('2024-01-15T10:00:00Z'), tickMs: 0 };
+  db = openDatabase(join(dir, 'tlr.db'));
+  const now = () => {
+    clock.nowMs += clock.tickMs;
+    return clock.nowMs;
+  };
+  queue = createSqliteQueue(db, { now, pollIntervalMs: 100 });
+});
+
+afterEach(async () => {
+  vi.useRealTimers();
+  queue.close();
+  db.close();
+  await removeTempDirs();
+});
+
+/** One call of the fake processor, held until the test settles it. */
+interface HeldCall {
+  readonly body: string;
+  readonly signal: AbortSignal;
+  resolve(): void;
+  reject(error: unknown): void;
+}
+
+/**
+ * A processor (our own port, so a fake is fine) whose calls wait until the test lets them
+ * go; counts how many run at once.
+ */
+function gatedProcessor() {
+  const held: HeldCall[] = [];
+  const waiters: (() => void)[] = [];
+  const state = { active: 0, maxActive: 0, calls: 0 };
+  const processMessage = vi.fn(
+    (body: string, signal: AbortSignal) =>
+      new Promise<MessageOutcome>((resolve, reject) => {
+        state.calls++;
+        state.active++;
+        state.maxActive = Math.max(state.maxActive, state.active);
+        const done = () => state.active--;
+        held.push({
+          body,
+          signal,
+          resolve: () => {
+            done();
+            resolve({ items: [] });
+          },
+          reject: (error) => {
+            done();
+            reject(error);
+          },
+        });
+        for (const wake of waiters.splice(0)) wake();
+      }),
+  );
+  const processor: Processor = { processMessage, processItem: vi.fn() };
+  return {
+    processor,
+    processMessage,
+    held,
+    state,
+    /** Resolves once at least `n` calls are held. */
+    async heldAtLeast(n: number): Promise<void> {
+      while (held.length < n) await new Promise<void>((resolve) => waiters.push(resolve));
+    },
+    releaseAll(): number {
+      const calls = held.splice(0);
+      for (const call of calls) call.resolve();
+      return calls.length;
+    },
+  };
+}
+
+/** A processor that resolves at once and records the bodies it saw. */
+function recordingProcessor(): { processor: Processor; bodies: string[] } {
+  const bodies: string[] = [];
+  return {
+    bodies,
+    processor: {
+      processMessage: vi.fn(async (body: string) => {
+        bodies.push(body);
+        return { items: [] };
+      }),
+      processItem: vi.fn(),
+    },
+  };
+}
+
+function worker(processor: Processor, overrides: Partial<QueueWorkerOptions> = {}) {
+  return createQueueWorker({
+    queue,
+    processor,
+    logger: silentLogger,
+    visibilityTimeoutMs: VISIBILITY_TIMEOUT_MS,
+    waitMs: 0,
+    ...overrides,
+  });
+}
+
+async function sendMany(count: number): Promise<string[]> {
+  const bodies = Array.from({ length: count }, (_, i) => `message-${i}-${randomId()}`);
+  for (const body of bodies) await queue.send(body);
+  return bodies;
+}
+
+describe('createQueueWorker', () => {
+  it('deletes a message only after processing it resolved', async () => {
+    // Prepare
+    const [body] = await sendMany(1);
+    const gate = gatedProcessor();
+    const deleteMessage = vi.spyOn(queue, 'delete');
+    const onOutcome = vi.fn();
+    const draining = worker(gate.processor, { onOutcome }).drain();
+    await gate.heldAtLeast(1);
+    const whileProcessing = { stats: await queue.stats(), deletes: deleteMessage.mock.calls.length };
+    // Act
+    gate.releaseAll();
+    await draining;
+    // Assess
+    expect(whileProcessing).toEqual({ stats: expect.objectContaining({ inFlight: 1 }), deletes: 0 });
+    expect(gate.processMessage).toHaveBeenCalledWith(body, expect.any(AbortSignal));
+    expect(deleteMessage).toHaveBeenCalledTimes(1);
+    const [, message] = onOutcome.mock.calls[0] as [MessageOutcome, QueueMessage];
+    expect(deleteMessage).toHaveBeenCalledWith(message.receiptHandle);
+    expect(onOutcome).toHaveBeenCalledWith({ items: [] }, expect.objectContaining({ body, receiveCount: 1 }));
+    expect(await queue.stats()).toEqual({ visible: 0, inFlight: 0, delayed: 0, deadLettered: 0 });
+  });
+
+  it('leaves a message whose processing failed; it comes back after the visibility timeout', async () => {
+    // Prepare
+    const [body] = await sendMany(1);
+    const error = vi.fn();
+    const logger: Logger = { ...silentLogger, error };
+    const failure = new Error('The checkpoint store is unreachable.');
+    const processMessage = vi
+      .fn<Processor['processMessage']>()
+      .mockRejectedValueOnce(failure)
+      .mockResolvedValue({ items: [] });
+    const onOutcome = vi.fn();
+    const w = worker({ processMessage, processItem: vi.fn() }, { logger, onOutcome });
+    await w.drain();
+    const afterFailure = await queue.stats();
+    clock.nowMs += VISIBILITY_TIMEOUT_MS - 1;
+    const justBefore = await queue.stats();
+    clock.nowMs += 1;
+    // Act
+    await w.drain();
+    // Assess
+    expect(afterFailure).toMatchObject({ visible: 0, inFlight: 1 });
+    expect(justBefore).toMatchObject({ visible: 0, inFlight: 1 });
+    expect(error).toHaveBeenCalledWith(
+      'Processing a message failed; it will be delivered again after its visibility timeout.',
+      expect.objectContaining({ receiveCount: 1, error: failure }),
+    );
+    expect(processMessage).toHaveBeenCalledTimes(2);
+    expect(onOutcome).toHaveBeenCalledExactlyOnceWith(
+      { items: [] },
+      expect.objectContaining({ body, receiveCount: 2 }),
+    );
+    expect(await queue.stats()).toMatchObject({ visible: 0, inFlight: 0 });
+  });
+
+  it('drains every message once and ends when the queue is empty', async () => {
+    // Prepare
+    const bodies = await sendMany(25);
+    const { processor, bodies: seen } = recordingProcessor();
+    // Act
+    await worker(processor, { concurrency: 4 }).drain();
+    // Assess
+    expect([...seen].sort()).toEqual([...bodies].sort());
+    expect(await queue.stats()).toEqual({ visible: 0, inFlight: 0, delayed: 0, deadLettered: 0 });
+  });
+
+  it('ends a drain of an empty queue at once', async () => {
+    // Prepare
+    const { processor } = recordingProcessor();
+    // Act
+    await worker(processor).drain();
+    // Assess
+    expect(processor.processMessage).not.toHaveBeenCalled();
+  });
+
+  it('leaves delayed messages for later when draining', async () => {
+    // Prepare
+    await queue.send('later', { delayMs: 30_000 });
+    const { processor } = recordingProcessor();
+    // Act
+    await worker(processor).drain();
+    // Assess
+    expect(processor.processMessage).not.toHaveBeenCalled();
+    expect(await queue.stats()).toMatchObject({ delayed: 1 });
+  });
+
+  it.each([{ concurrency: 1 }, { concurrency: 3 }, { concurrency: 12 }])(
+    'never processes more than $concurrency messages at once',
+    async ({ concurrency }) => {
+      // Prepare
+      const total = 14;
+      await sendMany(total);
+      const gate = gatedProcessor();
+      const w = worker(gate.processor, { concurrency });
+      // Act
+      const draining = w.drain();
+      let released = 0;
+      while (released < total) {
+        await gate.heldAtLeast(Math.min(concurrency, total - released));
+        // Give the worker every chance to take more than it may before letting these go.
+        for (let i = 0; i < 5; i++) await new Promise((resolve) => setImmediate(resolve));
+        expect(w.inFlight()).toBeLessThanOrEqual(concurrency);
+        released += gate.releaseAll();
+      }
+      await draining;
+      // Assess
+      expect(gate.state.calls).toBe(total);
+      expect(gate.state.maxActive).toBe(Math.min(concurrency, total));
+    },
+  );
+
+  it('retries a failed receive after waiting, then goes on', async () => {
+    // Prepare
+    const [body] = await sendMany(1);
+    const error = vi.fn();
+    const logger: Logger = { ...silentLogger, error };
+    vi.spyOn(queue, 'receive').mockRejectedValueOnce(new Error('SQLITE_BUSY: database is locked'));
+    const { processor, bodies } = recordingProcessor();
+    // A long poll of the queue ends by its clock: let it run.
+    clock.tickMs = 1;
+    // Act
+    await worker(processor, { logger, waitMs: 5 }).drain();
+    // Assess
+    expect(error).toHaveBeenCalledWith('Receiving from the queue failed; retrying.', {
+      error: expect.objectContaining({ message: 'SQLITE_BUSY: database is locked' }),
+    });
+    expect(bodies).toEqual([body]);
+  });
+
+  describe('stop', () => {
+    beforeEach(() => {
+      vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'setInterval', 'clearInterval'] });
+    });
+
+    it('lets in-flight work finish within the grace period, then acknowledges it', async () => {
+      // Prepare
+      await sendMany(1);
+      const gate = gatedProcessor();
+      const changeVisibility = vi.spyOn(queue, 'changeVisibility');
+      const w = worker(gate.processor, { waitMs: 1_000 });
+      w.start();
+      await gate.heldAtLeast(1);
+      const [call] = gate.held;
+      let stopped = false;
+      const stopping = w.stop(10_000).then(() => {
+        stopped = true;
+      });
+      await vi.advanceTimersByTimeAsync(5_000);
+      const stoppedBeforeDone = stopped;
+      const abortedBeforeDone = call!.signal.aborted;
+      // Act
+      gate.releaseAll();
+      await vi.advanceTimersByTimeAsync(0);
+      await stopping;
+      // Assess
+      expect(stoppedBeforeDone).toBe(false);
+      expect(abortedBeforeDone).toBe(false);
+      expect(changeVisibility).not.toHaveBeenCalledWith(expect.any(String), 0);
+      expect(await queue.stats()).toEqual({ visible: 0, inFlight: 0, delayed: 0, deadLettered: 0 });
+      expect(w.inFlight()).toBe(0);
+    });
+
+    it.each([
+      { case: 'AbortedError', failure: new AbortedError() },
+      { case: 'an error of its own', failure: new Error('The destination call was aborted.') },
+    ])(
+      'aborts work still running after the grace period and releases its message ($case)',
+      async ({ failure }) => {
+        // Prepare
+        const [body] = await sendMany(1);
+        const gate = gatedProcessor();
+        const changeVisibility = vi.spyOn(queue, 'changeVisibility');
+        const deleteMessage = vi.spyOn(queue, 'delete');
+        const w = worker(gate.processor, { waitMs: 1_000 });
+        w.start();
+        await gate.heldAtLeast(1);
+        const [call] = gate.held;
+        call!.signal.addEventListener('abort', () => call!.reject(failure));
+        let stopped = false;
+        const stopping = w.stop(2_000).then(() => {
+          stopped = true;
+        });
+        await vi.advanceTimersByTimeAsync(1_999);
+        const stoppedWithinGrace = stopped;
+        // Act
+        await vi.advanceTimersByTimeAsync(1);
+        await stopping;
+        // Assess
+        expect(stoppedWithinGrace).toBe(false);
+        expect(call!.signal.aborted).toBe(true);
+        expect(changeVisibility).toHaveBeenCalledWith(expect.any(String), 0);
+        expect(deleteMessage).not.toHaveBeenCalled();
+        expect(await queue.stats()).toMatchObject({ visible: 1, inFlight: 0 });
+        const [again] = await queue.receive({ maxMessages: 1, waitMs: 0 });
+        expect(again).toMatchObject({ body, receiveCount: 2 });
+      },
+    );
+
+    it('keeps a message hidden while it is processed by extending its visibility', async () => {
+      // Prepare
+      await sendMany(1);
+      const gate = gatedProcessor();
+      const changeVisibility = vi.spyOn(queue, 'changeVisibility');
+      const w = worker(gate.processor, { visibilityTimeoutMs: 10_000, waitMs: 1_000 });
+      w.start();
+      await gate.heldAtLeast(1);
+      // Act
+      await vi.advanceTimersByTimeAsync(5_000);
+      // Assess
+      expect(changeVisibility).toHaveBeenCalledExactlyOnceWith(expect.any(String), 10_000);
+      gate.releaseAll();
+      await w.stop(1_000);
+    });
+
+    it('stops at once when nothing is in flight', async () => {
+      // Prepare
+      const { processor } = recordingProcessor();
+      const w = worker(processor, { waitMs: 1_000 });
+      w.start();
+      // Act
+      await w.stop(60_000);
+      // Assess
+      expect(processor.processMessage).not.toHaveBeenCalled();
+    });
+  });
+});
