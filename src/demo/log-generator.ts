@@ -330,7 +330,7 @@ const SA_GROUPS = (namespace: string) => [
   'system:authenticated',
 ];
 const KUBE_VERSION = 'v1.29.8';
-const KUBE_AGENT_SUFFIX = `(linux/amd64) kubernetes/0ca4c1a`;
+const KUBE_AGENT_SUFFIX = '(linux/amd64) kubernetes/0ca4c1a';
 
 const KUBE_APISERVER_USERS: readonly AuditUser[] = [
   {
@@ -660,7 +660,7 @@ function klogMessage(templates: readonly KlogTemplate[]): (c: MessageContext) =>
 /** etcd's zap JSON lines; `ts` is the event time. */
 function etcdMessage(c: MessageContext): string {
   const { random, pod } = c;
-  const head = `{"level":"`;
+  const head = '{"level":"';
   const ts = `","ts":"${c.timestamp}","caller":"`;
   const revision = 1_000_000 + random.below(9_000_000);
   const roll = random.below(100);
@@ -702,7 +702,7 @@ function etcdMessage(c: MessageContext): string {
   }
   return (
     `${head}error${ts}etcdserver/v3_server.go:897","msg":"timed out waiting for read index response (local node might have slow network)",` +
-    `"timeout":"7s"`
+    '"timeout":"7s"'
   );
 }
 

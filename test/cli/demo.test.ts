@@ -5,6 +5,7 @@ import { runCli } from '../helpers/cli.js';
 import { makeTempDir, removeTempDirs } from '../helpers/temp-dir.js';
 
 vi.mock('../../src/demo/index.js', async (importOriginal) => {
+  // eslint-disable-next-line @typescript-eslint/consistent-type-imports -- vi.mock needs the module's own type.
   const actual = await importOriginal<typeof import('../../src/demo/index.js')>();
   return { ...actual, runDemo: vi.fn(actual.runDemo) };
 });

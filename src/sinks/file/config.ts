@@ -25,6 +25,7 @@ export const fileConfigProperties = {
   ),
 };
 
-const FileFieldsSchema = Type.Object(fileConfigProperties);
+/** The `file` fields as one schema; its static type is what a validated config holds. */
+export const FileFieldsSchema = Type.Object(fileConfigProperties);
 /** The `file` fields of a validated config. */
 export type FileSinkConfig = Static<typeof FileFieldsSchema>;
