@@ -1,9 +1,8 @@
 import { Registry } from 'prom-client';
 import { applyDeliveryConfigs } from '../src/admin/index.js';
 import { silentLogger } from '../src/logging/index.js';
-import { createProcessor, type Processor } from '../src/pipeline/processor.js';
-import { createTenantDestinationResolver } from '../src/pipeline/tenant-destinations.js';
-import { type LocalStores, openLocalStores } from '../src/runtimes/local-stores.js';
+import type { Processor } from '../src/pipeline/processor.js';
+import { createLocalProcessor, type LocalStores, openLocalStores } from '../src/runtimes/local-stores.js';
 import { builtinSinkDefinitions, createSinkRegistry } from '../src/sinks/registry.js';
 import { nullSinkDefinition } from './null-sink.js';
 
@@ -18,22 +17,7 @@ export async function benchProcessor(
   for (const row of await stores.configs.listTenant('bench'))
     await stores.configs.delete('bench', String(row['type']));
   await applyDeliveryConfigs(stores.configs, sinks, [{ tenant_id: 'bench', ...destination }]);
-  const resolver = createTenantDestinationResolver({
-    store: stores.configs,
-    sinks,
-    sinkDeps: { baseDir: dataDir, logger: silentLogger, registry },
-    logger: silentLogger,
-    registry,
-  });
-  const processor = createProcessor({
-    objectStore: stores.objects,
-    resolver,
-    checkpoints: stores.checkpoints,
-    deadLetters: stores.deadLetters,
-    queue: stores.queue,
-    logger: silentLogger,
-    registry,
-  });
+  const { processor, resolver } = createLocalProcessor(stores, { sinks, logger: silentLogger, registry });
   return {
     processor,
     stores,

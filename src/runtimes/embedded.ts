@@ -15,12 +15,10 @@ import {
 import type { Logger } from '../logging/index.js';
 import { gauge } from '../metrics/index.js';
 import type { DelayedRetryConfig } from '../pipeline/delayed-retry.js';
-import { createProcessor } from '../pipeline/processor.js';
-import { createTenantDestinationResolver } from '../pipeline/tenant-destinations.js';
 import { createBuiltinSinkRegistry, type SinkRegistry } from '../sinks/registry.js';
 import type { IngestTokenStore } from '../stores/ports.js';
 import { routerVersion } from '../version.js';
-import { DATA_LAYOUT, type LocalStores, openLocalStores } from './local-stores.js';
+import { createLocalProcessor, DATA_LAYOUT, type LocalStores, openLocalStores } from './local-stores.js';
 import { createQueueWorker, DEFAULT_WORKER_CONCURRENCY, type QueueWorkerOptions } from './queue-worker.js';
 
 /** Listeners bind loopback unless told otherwise. */
@@ -151,20 +149,8 @@ export async function startEmbeddedRouter(options: EmbeddedRouterOptions): Promi
     options.ingestToken ?? (await defaultIngestToken(stores.dataDir, stores.tokens, logger));
   const authenticator = createTokenAuthenticator({ store: stores.tokens, staticTokens });
 
-  const sinks = options.sinks ?? createBuiltinSinkRegistry();
-  const resolver = createTenantDestinationResolver({
-    store: stores.configs,
-    sinks,
-    sinkDeps: { baseDir: stores.dataDir, logger, registry },
-    logger,
-    registry,
-  });
-  const processor = createProcessor({
-    objectStore: stores.objects,
-    resolver,
-    checkpoints: stores.checkpoints,
-    deadLetters: stores.deadLetters,
-    queue: stores.queue,
+  const { processor, resolver } = createLocalProcessor(stores, {
+    sinks: options.sinks ?? createBuiltinSinkRegistry(),
     logger,
     registry,
     ...(options.delayedRetry !== undefined && { delayedRetry: options.delayedRetry }),

@@ -1,4 +1,10 @@
 import { join, resolve } from 'node:path';
+import type { Registry } from 'prom-client';
+import type { Logger } from '../logging/index.js';
+import type { DelayedRetryConfig } from '../pipeline/delayed-retry.js';
+import { createProcessor, type Processor } from '../pipeline/processor.js';
+import { createTenantDestinationResolver, type TenantDestinationResolver } from '../pipeline/tenant-destinations.js';
+import type { SinkRegistry } from '../sinks/registry.js';
 import {
   createFileObjectStore,
   createSqliteCheckpointStore,
@@ -84,4 +90,33 @@ export function openLocalStores(dataDir: string, options: LocalStoreOptions = {}
       db.close();
     },
   };
+}
+
+/**
+ * The processor over the embedded stores: configs resolved from the local store (relative
+ * `file` directories under the data directory), delayed retries on the local queue.
+ */
+export function createLocalProcessor(
+  stores: LocalStores,
+  options: { sinks: SinkRegistry; logger: Logger; registry: Registry; delayedRetry?: DelayedRetryConfig },
+): { processor: Processor; resolver: TenantDestinationResolver } {
+  const { sinks, logger, registry } = options;
+  const resolver = createTenantDestinationResolver({
+    store: stores.configs,
+    sinks,
+    sinkDeps: { baseDir: stores.dataDir, logger, registry },
+    logger,
+    registry,
+  });
+  const processor = createProcessor({
+    objectStore: stores.objects,
+    resolver,
+    checkpoints: stores.checkpoints,
+    deadLetters: stores.deadLetters,
+    queue: stores.queue,
+    logger,
+    registry,
+    ...(options.delayedRetry !== undefined && { delayedRetry: options.delayedRetry }),
+  });
+  return { processor, resolver };
 }
