@@ -163,7 +163,11 @@ async function listFiles(dir: string): Promise<string[]> {
 export async function readDelivered(directory: string): Promise<{ namespace: string; seq: number }[]> {
   const found: { namespace: string; seq: number }[] = [];
   for (const file of await listFiles(directory)) {
-    for (const line of (await readFile(file, 'utf8')).split('\n')) {
+    const lines = (await readFile(file, 'utf8')).split('\n');
+    // Only newline-terminated lines are records: text after the last newline is an append
+    // still in progress (or one a crash tore, which the next append cuts off).
+    lines.pop();
+    for (const line of lines) {
       if (line === '') continue;
       const event = JSON.parse(line) as { namespace?: unknown; seq?: unknown };
       found.push({ namespace: String(event.namespace), seq: Number(event.seq) });

@@ -345,4 +345,17 @@ describe('readDelivered', () => {
     );
     expect(found).toHaveLength(3);
   });
+
+  it('ignores text after the last newline: an append in progress or torn by a crash', async () => {
+    // Prepare
+    const dir = join(baseDir, randomId());
+    await mkdir(dir, { recursive: true });
+    await writeFile(join(dir, 'partial.ndjson'), '{"namespace":"a","seq":1}\n{"namespace":"a","se');
+
+    // Act
+    const found = await readDelivered(dir);
+
+    // Assess
+    expect(found).toEqual([{ namespace: 'a', seq: 1 }]);
+  });
 });

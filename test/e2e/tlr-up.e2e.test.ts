@@ -160,9 +160,14 @@ describe('tlr up as a process', () => {
         }
       }
     };
+    // Kill points spread over the run, so each kill lands while events are still arriving.
+    const totalBatches = Math.ceil(events.length / batchSize);
+    const killAt = Array.from({ length: kills }, (_, k) =>
+      Math.floor(totalBatches * ((k + 0.5 + Math.random() * 0.4) / (kills + 1))),
+    );
     const killer = async () => {
-      for (let k = 0; k < kills; k++) {
-        await new Promise((r) => setTimeout(r, 300 + Math.random() * 900));
+      for (const at of killAt) {
+        while (next < at) await new Promise((r) => setTimeout(r, 5 + Math.random() * 20));
         let restart!: () => void;
         restarted = new Promise((r) => {
           restart = r;

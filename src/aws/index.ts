@@ -1,0 +1,8 @@
+export {
+  type AwsClientConfig,
+  type AwsSettings,
+  awsClientConfig,
+  awsSettingsFromEnv,
+  DEFAULT_AWS_REGION,
+} from './client-config.js';
+export { awsErrorName, awsHttpStatus, isRetryableAwsError } from './errors.js';
