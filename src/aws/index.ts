@@ -6,3 +6,4 @@ export {
   DEFAULT_AWS_REGION,
 } from './client-config.js';
 export { awsErrorName, awsHttpStatus, isRetryableAwsError } from './errors.js';
+export type { AwsSinkDeps, CredentialBroker, TenantRoleRequest } from './types.js';

@@ -72,6 +72,11 @@ export interface KindSpec {
   readonly properties: TProperties;
   /** Cross-field rules the schema cannot state. */
   readonly check?: (config: DeliveryConfig) => FieldError[];
+  /**
+   * Canonical form of the kind's fields, applied after validation on write and on read
+   * (for example `bucket_prefix` always ending with `/`). Must be pure.
+   */
+  readonly normalize?: (config: DeliveryConfig) => DeliveryConfig;
 }
 
 /** Finds the spec of a kind, or undefined when the kind is not known. */
@@ -218,7 +223,7 @@ export function validateDeliveryConfig(input: unknown, lookup: KindLookup): Vali
   }
   if (fieldErrors.length === 0 && spec.check) fieldErrors.push(...spec.check(config));
   if (fieldErrors.length > 0) throw new ConfigValidationError(fieldErrors);
-  return config as ValidatedDeliveryConfig;
+  return (spec.normalize ? spec.normalize(config) : config) as ValidatedDeliveryConfig;
 }
 
 /** Outcome of reading a stored row leniently. */

@@ -1,4 +1,5 @@
 import type { Registry } from 'prom-client';
+import type { AwsSinkDeps } from '../aws/index.js';
 import type { RetryConfig, SendResult } from '../delivery/index.js';
 import type { KindSpec, LogObjectKey, LogRecord, ValidatedDeliveryConfig } from '../domain/index.js';
 import type { Logger } from '../logging/index.js';
@@ -49,6 +50,8 @@ export interface SinkDeps {
   readonly baseDir: string;
   readonly logger: Logger;
   readonly registry: Registry;
+  /** AWS settings and credentials; present where the runtime can reach AWS. */
+  readonly aws?: AwsSinkDeps;
 }
 
 /** A destination kind: its config spec and how to build a sink from a validated config. */
