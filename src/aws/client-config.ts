@@ -61,6 +61,9 @@ export function awsClientConfig(
     requestTimeoutMs?: number;
   } = {},
 ): AwsClientConfig {
+  // The SDK warns on Node 20 through process.emitWarning (not its logger); the router runs on
+  // Node 20 by design, so that notice must not reach user output.
+  process.env['AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED'] ??= 'true';
   return {
     region: options.region ?? settings.region,
     ...(settings.endpoint !== undefined && { endpoint: settings.endpoint }),

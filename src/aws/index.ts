@@ -7,3 +7,4 @@ export {
 } from './client-config.js';
 export { awsErrorName, awsHttpStatus, isRetryableAwsError } from './errors.js';
 export type { AwsSinkDeps, CredentialBroker, TenantRoleRequest } from './types.js';
+export { createCredentialBroker, type CredentialBrokerOptions } from './credential-broker.js';

@@ -3,6 +3,7 @@ import { routerVersion } from '../version.js';
 import { registerConfigsCommand } from './commands/configs.js';
 import { registerDemoCommand } from './commands/demo.js';
 import { registerDlqCommand } from './commands/dlq.js';
+import { registerProcessCommand } from './commands/process.js';
 import { registerReplayCommand } from './commands/replay.js';
 import { registerTokensCommand } from './commands/tokens.js';
 import { registerUpCommand } from './commands/up.js';
@@ -24,6 +25,7 @@ export function createProgram(io: CliIo = processIo): Command {
   registerDemoCommand(program, io, globals);
   registerConfigsCommand(program, io, globals);
   registerDlqCommand(program, io, globals);
+  registerProcessCommand(program, io, globals);
   registerReplayCommand(program, io, globals);
   registerTokensCommand(program, io, globals);
   for (const command of program.commands)

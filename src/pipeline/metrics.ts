@@ -14,7 +14,7 @@ export interface ProcessorMetrics {
   readonly delayedRetries: Counter<'tenant' | 'kind'>;
   readonly deadLetters: Counter<'reason'>;
   readonly notifications: Counter<'result'>;
-  readonly deliveryLatencyMs: Histogram<'kind'>;
+  readonly deliveryLatencyMs: Histogram<'tenant' | 'kind'>;
 }
 
 /** Declares the processor's metrics on a registry. */
@@ -75,7 +75,7 @@ export function createProcessorMetrics(registry: Registry): ProcessorMetrics {
     deliveryLatencyMs: histogram(registry, {
       name: 'tlr_delivery_latency_ms',
       help: 'Milliseconds from the object landing in the central store to a batch being accepted.',
-      labelNames: ['kind'],
+      labelNames: tk,
       buckets: [50, 100, 250, 500, 1_000, 2_500, 5_000, 10_000, 30_000, 60_000, 300_000, 900_000, 3_600_000],
     }),
   };

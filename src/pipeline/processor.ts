@@ -81,6 +81,11 @@ export interface MessageOutcome {
 
 export interface ProcessorOptions {
   readonly objectStore: ObjectStore;
+  /**
+   * The store of a bucket named by a notification (AWS: the S3 event's bucket); default
+   * `objectStore` for every bucket.
+   */
+  readonly objectStoreFor?: (bucket: string | undefined) => ObjectStore | undefined;
   readonly resolver: TenantDestinationResolver;
   readonly checkpoints: CheckpointStore;
   readonly deadLetters: DeadLetterStore;
@@ -214,7 +219,7 @@ export function createProcessor(options: ProcessorOptions): Processor {
       d.delivered += batch.count;
       metrics.eventsDelivered.inc(labels, batch.count);
       metrics.bytesDelivered.inc(labels, batch.bytes);
-      metrics.deliveryLatencyMs.observe({ kind: destination.kind }, Math.max(0, now() - lastModifiedMs));
+      metrics.deliveryLatencyMs.observe(labels, Math.max(0, now() - lastModifiedMs));
     }
   };
 
@@ -307,7 +312,8 @@ export function createProcessor(options: ProcessorOptions): Processor {
     const stats = emptyReadStats();
     let readFailure: { retryable: boolean; reason: string; message: string } | undefined;
     try {
-      const { body, info } = await options.objectStore.get(item.key);
+      const store = options.objectStoreFor?.(item.bucket) ?? options.objectStore;
+      const { body, info } = await store.get(item.key);
       const lastModifiedMs = info.lastModifiedMs;
       try {
         for await (const records of readObjectRecords(body, {

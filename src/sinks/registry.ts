@@ -1,5 +1,7 @@
 import type { KindLookup, KindSpec } from '../domain/index.js';
+import { cloudwatchSinkDefinition } from './cloudwatch/index.js';
 import { fileSinkDefinition } from './file/index.js';
+import { s3SinkDefinition } from './s3/index.js';
 import type { SinkDefinition } from './types.js';
 
 /** The destination kinds a router knows, by kind name. */
@@ -31,7 +33,11 @@ export function createSinkRegistry(definitions: readonly SinkDefinition[]): Sink
 }
 
 /** Every destination kind that ships with the router. */
-export const builtinSinkDefinitions: readonly SinkDefinition[] = [fileSinkDefinition];
+export const builtinSinkDefinitions: readonly SinkDefinition[] = [
+  fileSinkDefinition,
+  cloudwatchSinkDefinition,
+  s3SinkDefinition,
+];
 
 /** The registry of the built-in kinds. */
 export function createBuiltinSinkRegistry(): SinkRegistry {

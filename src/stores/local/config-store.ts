@@ -1,26 +1,8 @@
-import { type DeliveryConfig, ErrorCode, RouterError } from '../../domain/index.js';
+import type { DeliveryConfig } from '../../domain/index.js';
+import { decodeConfigCursor, encodeConfigCursor } from '../config-cursor.js';
 import type { DeliveryConfigStore } from '../ports.js';
 import { type Migration, migrate, type SqliteDatabase } from './database.js';
 
-/** A `listAll` cursor that this store did not hand out (or that was altered). */
-export class InvalidCursorError extends RouterError {
-  override readonly name = 'InvalidCursorError';
-
-  /**
-   * @param cursor - the cursor as received
-   * @param options - `cause`: the decoding error, if any
-   */
-  constructor(
-    readonly cursor: string,
-    options?: { cause?: unknown },
-  ) {
-    super(
-      ErrorCode.INVALID_CURSOR,
-      'The cursor is not one this server handed out; start again without a cursor.',
-      options,
-    );
-  }
-}
 
 interface ConfigRow {
   tenant_id: string;
@@ -29,10 +11,6 @@ interface ConfigRow {
 }
 
 /** Where a page ended: the key of its last row. */
-interface CursorPosition {
-  t: string;
-  y: string;
-}
 
 const CONFIG_MIGRATIONS: readonly Migration[] = [
   {
@@ -120,13 +98,13 @@ export function createSqliteConfigStore(db: SqliteDatabase): DeliveryConfigStore
         throw new RangeError(`listAll limit must be a whole number ≥ 1, got ${limit}.`);
       }
       // One row more than asked tells whether another page exists, so the last page has no cursor.
-      const after = cursor === undefined ? undefined : decodeCursor(cursor);
+      const after = cursor === undefined ? undefined : decodeConfigCursor(cursor);
       const rows = after ? selectPageAfter.all(after.t, after.y, limit + 1) : selectFirstPage.all(limit + 1);
       const page = rows.slice(0, limit);
       const last = page.at(-1);
       return {
         rows: page.map(parseRow),
-        ...(rows.length > limit && last && { nextCursor: encodeCursor({ t: last.tenant_id, y: last.type }) }),
+        ...(rows.length > limit && last && { nextCursor: encodeConfigCursor({ t: last.tenant_id, y: last.type }) }),
       };
     },
   };
@@ -146,21 +124,4 @@ function parseRow(row: ConfigRow): Record<string, unknown> {
   return { tenant_id: row.tenant_id, type: row.type };
 }
 
-function encodeCursor(position: CursorPosition): string {
-  return Buffer.from(JSON.stringify(position)).toString('base64url');
-}
 
-/** @throws InvalidCursorError when the cursor is not base64url JSON `{t, y}` with two strings */
-function decodeCursor(cursor: string): CursorPosition {
-  // Buffer's base64url decoder skips invalid characters instead of failing, so check first.
-  if (!/^[A-Za-z0-9_-]+$/.test(cursor)) throw new InvalidCursorError(cursor);
-  let position: unknown;
-  try {
-    position = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
-  } catch (cause) {
-    throw new InvalidCursorError(cursor, { cause });
-  }
-  const { t, y } = (position ?? {}) as Partial<Record<keyof CursorPosition, unknown>>;
-  if (typeof t !== 'string' || typeof y !== 'string') throw new InvalidCursorError(cursor);
-  return { t, y };
-}

@@ -1,5 +1,6 @@
 export { createSqliteCheckpointStore } from './checkpoint-store.js';
-export { createSqliteConfigStore, InvalidCursorError } from './config-store.js';
+export { InvalidCursorError } from '../config-cursor.js';
+export { createSqliteConfigStore } from './config-store.js';
 export { type Migration, migrate, openDatabase, type SqliteDatabase } from './database.js';
 export { createSqliteDeadLetterStore, type SqliteDeadLetterStoreOptions } from './dead-letter-store.js';
 export { createSqliteIngestBuffer } from './ingest-buffer.js';

@@ -1,0 +1,174 @@
+import {
+  CreateTableCommand,
+  type CreateTableCommandInput,
+  DescribeTimeToLiveCommand,
+  type DynamoDBClient,
+  UpdateTimeToLiveCommand,
+  waitUntilTableExists,
+} from '@aws-sdk/client-dynamodb';
+import { awsErrorName } from '../../aws/index.js';
+
+/**
+ * The DynamoDB schema of the router's stores, in one place: the stores read and write these
+ * attribute names, `createRouterTables` creates them, and the CDK app defines the same.
+ */
+
+/** Key attributes of the delivery-config table: `tenant_id` (partition) + `type` (sort). */
+export const ConfigTableKey = { TENANT_ID: 'tenant_id', TYPE: 'type' } as const;
+
+/** Attributes of the checkpoint table; `expires_at` (epoch seconds) is its TTL attribute. */
+export const CheckpointAttribute = {
+  OBJECT_KEY: 'object_key',
+  DESTINATION_ID: 'destination_id',
+  OFFSET: 'offset',
+  DONE: 'done',
+  UPDATED_AT: 'updated_at',
+  EXPIRES_AT: 'expires_at',
+} as const;
+
+/** Attributes of the dead-letter table, the DeadLetter fields in snake_case. */
+export const DeadLetterAttribute = {
+  ID: 'id',
+  TENANT_ID: 'tenant_id',
+  DESTINATION: 'destination',
+  OBJECT_KEY: 'object_key',
+  REASON: 'reason',
+  MESSAGE: 'message',
+  ATTEMPTS: 'attempts',
+  OFFSET: 'offset',
+  CREATED_AT: 'created_at',
+  /** Orders entries of the same millisecond; not part of any key. */
+  CREATED_SEQ: 'created_seq',
+  REDRIVEN_AT: 'redriven_at',
+} as const;
+
+/** The dead-letter table's global secondary index: `tenant_id` (partition) + `created_at` (sort). */
+export const DEAD_LETTERS_BY_TENANT_INDEX = 'by_tenant';
+
+/** The names of the router's three tables. */
+export interface RouterTableNames {
+  readonly configs: string;
+  readonly checkpoints: string;
+  readonly deadLetters: string;
+}
+
+/** What `createRouterTables` accepts besides the names. */
+export interface CreateRouterTablesOptions {
+  /** How long to wait for a new table to become ACTIVE. Default 120 s. */
+  readonly maxWaitSeconds?: number;
+}
+
+const DEFAULT_MAX_WAIT_SECONDS = 120;
+
+/**
+ * Creates the router's three DynamoDB tables (on-demand capacity), waits until they are
+ * ACTIVE, and turns on TTL for the checkpoints' `expires_at`. Idempotent: tables that exist
+ * already are kept as they are (their schema is not checked), and TTL is only switched on
+ * when it is not on yet.
+ *
+ * @param client - a low-level DynamoDB client
+ * @param names - the three table names
+ * @param options - how long to wait for the tables
+ * @throws the SDK's error when a table cannot be created, does not become ACTIVE in time, or
+ *   TTL cannot be enabled (for example TTL is on for another attribute)
+ * @example
+ * await createRouterTables(new DynamoDBClient(awsClientConfig(awsSettingsFromEnv())), {
+ *   configs: 'tlr-delivery-configs',
+ *   checkpoints: 'tlr-checkpoints',
+ *   deadLetters: 'tlr-dead-letters',
+ * });
+ */
+export async function createRouterTables(
+  client: DynamoDBClient,
+  names: RouterTableNames,
+  options: CreateRouterTablesOptions = {},
+): Promise<void> {
+  const maxWaitTime = options.maxWaitSeconds ?? DEFAULT_MAX_WAIT_SECONDS;
+  const tables = [configTable(names.configs), checkpointTable(names.checkpoints), deadLetterTable(names.deadLetters)];
+  await Promise.all(
+    tables.map(async (input) => {
+      await createIfAbsent(client, input);
+      await waitUntilTableExists({ client, maxWaitTime }, { TableName: input.TableName });
+    }),
+  );
+  await enableTimeToLive(client, names.checkpoints, CheckpointAttribute.EXPIRES_AT);
+}
+
+function configTable(name: string): CreateTableCommandInput {
+  return {
+    TableName: name,
+    BillingMode: 'PAY_PER_REQUEST',
+    AttributeDefinitions: [
+      { AttributeName: ConfigTableKey.TENANT_ID, AttributeType: 'S' },
+      { AttributeName: ConfigTableKey.TYPE, AttributeType: 'S' },
+    ],
+    KeySchema: [
+      { AttributeName: ConfigTableKey.TENANT_ID, KeyType: 'HASH' },
+      { AttributeName: ConfigTableKey.TYPE, KeyType: 'RANGE' },
+    ],
+  };
+}
+
+function checkpointTable(name: string): CreateTableCommandInput {
+  return {
+    TableName: name,
+    BillingMode: 'PAY_PER_REQUEST',
+    AttributeDefinitions: [
+      { AttributeName: CheckpointAttribute.OBJECT_KEY, AttributeType: 'S' },
+      { AttributeName: CheckpointAttribute.DESTINATION_ID, AttributeType: 'S' },
+    ],
+    KeySchema: [
+      { AttributeName: CheckpointAttribute.OBJECT_KEY, KeyType: 'HASH' },
+      { AttributeName: CheckpointAttribute.DESTINATION_ID, KeyType: 'RANGE' },
+    ],
+  };
+}
+
+function deadLetterTable(name: string): CreateTableCommandInput {
+  return {
+    TableName: name,
+    BillingMode: 'PAY_PER_REQUEST',
+    AttributeDefinitions: [
+      { AttributeName: DeadLetterAttribute.ID, AttributeType: 'S' },
+      { AttributeName: DeadLetterAttribute.TENANT_ID, AttributeType: 'S' },
+      { AttributeName: DeadLetterAttribute.CREATED_AT, AttributeType: 'N' },
+    ],
+    KeySchema: [{ AttributeName: DeadLetterAttribute.ID, KeyType: 'HASH' }],
+    GlobalSecondaryIndexes: [
+      {
+        IndexName: DEAD_LETTERS_BY_TENANT_INDEX,
+        KeySchema: [
+          { AttributeName: DeadLetterAttribute.TENANT_ID, KeyType: 'HASH' },
+          { AttributeName: DeadLetterAttribute.CREATED_AT, KeyType: 'RANGE' },
+        ],
+        // `list` reads whole entries from the index, so it projects every attribute.
+        Projection: { ProjectionType: 'ALL' },
+      },
+    ],
+  };
+}
+
+async function createIfAbsent(client: DynamoDBClient, input: CreateTableCommandInput): Promise<void> {
+  try {
+    await client.send(new CreateTableCommand(input));
+  } catch (error) {
+    // The table exists already (or is being created by a concurrent setup).
+    if (awsErrorName(error) !== 'ResourceInUseException') throw error;
+  }
+}
+
+/**
+ * Enabling TTL twice is an error on AWS (ValidationException), so look first. TTL deletes
+ * expired items within days, not at once; readers must not rely on expired items being gone.
+ */
+async function enableTimeToLive(client: DynamoDBClient, tableName: string, attributeName: string): Promise<void> {
+  const { TimeToLiveDescription: ttl } = await client.send(new DescribeTimeToLiveCommand({ TableName: tableName }));
+  const status = ttl?.TimeToLiveStatus;
+  if ((status === 'ENABLED' || status === 'ENABLING') && ttl?.AttributeName === attributeName) return;
+  await client.send(
+    new UpdateTimeToLiveCommand({
+      TableName: tableName,
+      TimeToLiveSpecification: { Enabled: true, AttributeName: attributeName },
+    }),
+  );
+}

@@ -1,0 +1,19 @@
+export {
+  createDynamoCheckpointStore,
+  DEFAULT_CHECKPOINT_TTL_SECONDS,
+  type DynamoCheckpointStoreOptions,
+  UnprocessedKeysError,
+} from './dynamodb-checkpoint-store.js';
+export { createDynamoConfigStore, type DynamoConfigStoreOptions } from './dynamodb-config-store.js';
+export { createDynamoDeadLetterStore, type DynamoDeadLetterStoreOptions } from './dynamodb-dead-letter-store.js';
+export {
+  CheckpointAttribute,
+  ConfigTableKey,
+  type CreateRouterTablesOptions,
+  createRouterTables,
+  DEAD_LETTERS_BY_TENANT_INDEX,
+  DeadLetterAttribute,
+  type RouterTableNames,
+} from './dynamodb-tables.js';
+export { createS3ObjectStore, type S3ObjectStoreOptions } from './s3-object-store.js';
+export { createSqsQueue, type SqsQueueOptions } from './sqs-queue.js';

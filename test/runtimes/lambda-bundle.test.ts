@@ -1,0 +1,24 @@
+import { execFileSync } from 'node:child_process';
+import { existsSync, statSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { describe, expect, it } from 'vitest';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+
+describe('the Lambda bundle', () => {
+  it('builds with the local esbuild into one ESM file exporting handler, without the SQLite stores', async () => {
+    // Prepare
+    const output = join(root, 'dist', 'lambda', 'index.mjs');
+
+    // Act
+    const log = execFileSync(process.execPath, [join(root, 'scripts', 'bundle-lambda.mjs')], { cwd: root, encoding: 'utf8' });
+    const bundle = (await import(pathToFileURL(output).href)) as { handler?: unknown };
+
+    // Assess
+    expect(log).toMatch(/Wrote dist\/lambda\/index\.mjs/);
+    expect(existsSync(output)).toBe(true);
+    expect(statSync(output).size).toBeGreaterThan(100_000);
+    expect(typeof bundle.handler).toBe('function');
+  }, 60_000);
+});

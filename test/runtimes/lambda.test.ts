@@ -1,0 +1,73 @@
+import { describe, expect, it } from 'vitest';
+import { AbortedError } from '../../src/domain/index.js';
+import { silentLogger } from '../../src/logging/index.js';
+import type { MessageOutcome, Processor } from '../../src/pipeline/processor.js';
+import { createSqsHandler, DEADLINE_MARGIN_MS } from '../../src/runtimes/lambda.js';
+
+/** A processor of our own port that answers by message body (no SDK is faked). */
+function scriptedProcessor(script: Record<string, 'ok' | 'throw' | 'slow'>): Processor & { seen: string[] } {
+  const seen: string[] = [];
+  return {
+    seen,
+    async processMessage(body, signal): Promise<MessageOutcome> {
+      seen.push(body);
+      if (script[body] === 'throw') throw new Error('DynamoDB unreachable');
+      if (script[body] === 'slow') {
+        await new Promise((_, reject) => signal.addEventListener('abort', () => reject(new AbortedError()), { once: true }));
+      }
+      return { items: [] };
+    },
+    processItem: () => Promise.reject(new Error('not used')),
+  };
+}
+
+const record = (id: string, body = id) => ({ messageId: id, body, eventSourceARN: 'arn:aws:sqs:us-east-1:123456789012:q' });
+
+describe('createSqsHandler', () => {
+  it('reports only the messages that could not be processed as batch item failures', async () => {
+    // Prepare
+    const processor = scriptedProcessor({ a: 'ok', b: 'throw', c: 'ok' });
+    const handle = createSqsHandler({ processor, logger: silentLogger, concurrency: 2 });
+
+    // Act
+    const response = await handle({ Records: [record('a'), record('b'), record('c')] }, { getRemainingTimeInMillis: () => 60_000 });
+
+    // Assess
+    expect(response).toEqual({ batchItemFailures: [{ itemIdentifier: 'b' }] });
+    expect(processor.seen.sort()).toEqual(['a', 'b', 'c']);
+  });
+
+  it('gives back every message still unfinished when the invocation nears its deadline', async () => {
+    // Prepare
+    const processor = scriptedProcessor({ slow: 'slow', later: 'ok' });
+    const handle = createSqsHandler({ processor, logger: silentLogger, concurrency: 1 });
+
+    // Act
+    const response = await handle(
+      { Records: [record('slow'), record('later')] },
+      { getRemainingTimeInMillis: () => DEADLINE_MARGIN_MS + 50 },
+    );
+
+    // Assess
+    expect(response.batchItemFailures.map((f) => f.itemIdentifier).sort()).toEqual(['later', 'slow']);
+    expect(processor.seen).toEqual(['slow']);
+  });
+
+  it('tells the runtime the event source queue before processing', async () => {
+    // Prepare
+    const sources: string[] = [];
+    const handle = createSqsHandler({
+      processor: scriptedProcessor({ a: 'ok' }),
+      logger: silentLogger,
+      onEventSource: async (arn) => {
+        sources.push(arn);
+      },
+    });
+
+    // Act
+    await handle({ Records: [record('a')] }, { getRemainingTimeInMillis: () => 60_000 });
+
+    // Assess
+    expect(sources).toEqual(['arn:aws:sqs:us-east-1:123456789012:q']);
+  });
+});
