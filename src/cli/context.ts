@@ -1,12 +1,24 @@
 import { ConfigValidationError, RouterError } from '../domain/index.js';
 import { createLogger, type Logger, parseLogLevel } from '../logging/index.js';
 import { DEFAULT_DATA_DIR, type LocalStores, openLocalStores } from '../runtimes/local-stores.js';
+import type { DeadLetterStore, DeliveryConfigStore, NotificationQueue, ObjectStore } from '../stores/ports.js';
 
 /** Options every command accepts. */
 export interface GlobalOptions {
   dataDir?: string;
   json?: boolean;
   logLevel?: string;
+  /** `local` (the data directory) or `aws` (DynamoDB, SQS and S3 from the environment). */
+  store?: string;
+}
+
+/** The stores operator commands work on, wherever they live. */
+export interface AdminStores {
+  readonly configs: DeliveryConfigStore;
+  readonly deadLetters: DeadLetterStore;
+  readonly queue: NotificationQueue;
+  /** The central object store; on AWS only when `SOURCE_BUCKET` is set. */
+  readonly objects?: ObjectStore;
 }
 
 /** Standard streams a command writes to; tests pass their own. */
@@ -54,6 +66,33 @@ export async function withLocalStores<T>(
     return await work(stores);
   } finally {
     stores.close();
+  }
+}
+
+/**
+ * Runs `work` with the stores `--store` (env `TLR_STORE`) names: the local data directory
+ * by default, or the AWS deployment's tables, queue and bucket from the environment.
+ */
+export async function withStores<T>(options: GlobalOptions, work: (stores: AdminStores) => Promise<T>): Promise<T> {
+  const store = (options.store ?? process.env['TLR_STORE'] ?? 'local').trim().toLowerCase();
+  if (store === 'local') return withLocalStores(options, work);
+  if (store !== 'aws') throw new CliError(`--store must be 'local' or 'aws', got '${store}'.`);
+  const { awsRuntimeConfigFromEnv, ExecutionMode } = await import('../runtimes/aws-env.js');
+  const { createAwsRouter } = await import('../runtimes/aws-router.js');
+  const { Registry } = await import('prom-client');
+  const router = createAwsRouter(awsRuntimeConfigFromEnv(ExecutionMode.MANUAL), {
+    logger: cliLogger(options),
+    registry: new Registry(),
+  });
+  try {
+    return await work({
+      configs: router.configs,
+      deadLetters: router.deadLetters,
+      queue: router.queue(),
+      ...(router.sourceObjects !== undefined && { objects: router.sourceObjects }),
+    });
+  } finally {
+    await router.close();
   }
 }
 

@@ -17,6 +17,10 @@ export function createProgram(io: CliIo = processIo): Command {
     .option('--data-dir <dir>', 'data directory of the embedded stores (env TLR_DATA_DIR; default ./.tlr)')
     .option('--json', 'print JSON instead of tables')
     .option('--log-level <level>', 'debug, info, warn or error (env LOG_LEVEL; default info)')
+    .option(
+      '--store <where>',
+      "configs, dlq and replay work on 'local' (the data directory) or 'aws' (TENANT_CONFIG_TABLE, SQS_QUEUE_URL, … from the environment); env TLR_STORE",
+    )
     .showHelpAfterError()
     .exitOverride()
     .configureOutput({ writeOut: io.out, writeErr: io.err });

@@ -291,7 +291,7 @@ export function createProcessor(options: ProcessorOptions): Processor {
       }
       deliveries.push({
         destination,
-        planner: destination.sink.createPlanner(object),
+        planner: destination.sink.createPlanner(object, item.bucket !== undefined ? { bucket: item.bucket } : {}),
         accepted: checkpoint?.offset ?? -1,
         delivered: 0,
       });

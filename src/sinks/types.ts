@@ -29,12 +29,18 @@ export interface SinkPlanner<P = unknown> {
   flush(): Batch<P>[];
 }
 
+/** What a planner knows about the object besides its key. */
+export interface PlannerContext {
+  /** The bucket the notification named (AWS), when it named one. */
+  readonly bucket?: string;
+}
+
 /** One configured destination, ready to deliver. */
 export interface Sink<P = unknown> {
   readonly kind: string;
   /** Quick-retry policy for this destination. */
   readonly retry: RetryConfig;
-  createPlanner(object: LogObjectKey): SinkPlanner<P>;
+  createPlanner(object: LogObjectKey, context?: PlannerContext): SinkPlanner<P>;
   /**
    * The one remote call.
    * @throws DeliveryError with `retryable` set where the failure is understood

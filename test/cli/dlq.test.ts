@@ -390,3 +390,30 @@ describe('tlr dlq redrive', () => {
     expect(await drainQueue(dataDir)).toEqual([]);
   });
 });
+
+describe('tlr --store', () => {
+  it('refuses a store other than local or aws', async () => {
+    // Prepare
+    const args = ['--store', 'redis', 'dlq', 'list'];
+
+    // Act
+    const run = await runCli(args);
+
+    // Assess
+    expect(run).toMatchObject({ code: 1, stderr: "Error: --store must be 'local' or 'aws', got 'redis'.\n" });
+  });
+
+  it('names every missing AWS variable when --store aws has no environment', async () => {
+    // Prepare
+    const saved = process.env['TENANT_CONFIG_TABLE'];
+    delete process.env['TENANT_CONFIG_TABLE'];
+
+    // Act
+    const run = await runCli(['--store', 'aws', 'dlq', 'list']);
+    if (saved !== undefined) process.env['TENANT_CONFIG_TABLE'] = saved;
+
+    // Assess
+    expect(run.code).toBe(1);
+    expect(run.stderr).toContain('TENANT_CONFIG_TABLE: is required');
+  });
+});

@@ -282,4 +282,25 @@ describe.skipIf(motoUnavailable)('AWS deployment against moto', () => {
     expect(byRole.get(customerRole('globex'))).toMatchObject({ ExternalId: 'globex-own-external-id' });
     for (const params of sent) expect(params['RoleSessionName']!.length).toBeLessThanOrEqual(64);
   });
+
+  it('dead-letters a malformed key with its reason in DynamoDB, listed and redriven by `tlr --store aws dlq`', async () => {
+    // Prepare
+    const badKey = `c1/acme/kube-apiserver/${randomUUID()}.json.gz`;
+    await w.s3.send(new PutObjectCommand({ Bucket: w.central, Key: badKey, Body: gzipSync('{}\n') }));
+    const drained = await runTlr(['process', '--mode', 'sqs', '--drain'], w.env);
+    const depthBefore = await queueDepth(w);
+
+    // Act
+    const listed = await runTlr(['--store', 'aws', '--json', 'dlq', 'list', '--tenant', 'acme'], w.env);
+    const redriven = await runTlr(['--store', 'aws', 'dlq', 'redrive', '--tenant', 'acme'], w.env);
+
+    // Assess
+    expect(drained.code, drained.output).toBe(0);
+    expect(listed.code, listed.output).toBe(0);
+    const entries = JSON.parse(listed.output) as { objectKey: string; reason: string; destination: string }[];
+    expect(entries).toEqual([expect.objectContaining({ objectKey: badKey, reason: 'invalid_object_key', destination: '*' })]);
+    expect(redriven.code, redriven.output).toBe(0);
+    expect(redriven.output).toContain('Redrove 1 dead letter(s)');
+    expect(await queueDepth(w)).toBe(depthBefore + 1);
+  }, 120_000);
 });

@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { applyDeliveryConfigs, viewConfigRow } from '../../admin/index.js';
 import { createBuiltinSinkRegistry } from '../../sinks/registry.js';
-import { CliError, type CliIo, type GlobalOptions, toJson, withLocalStores } from '../context.js';
+import { CliError, type CliIo, type GlobalOptions, toJson, withStores } from '../context.js';
 import { renderTable } from '../table.js';
 
 const PAGE = 1_000;
@@ -48,7 +48,7 @@ export function registerConfigsCommand(program: Command, io: CliIo, globals: () 
     .description('List delivery configs, with whether each is usable.')
     .option('--tenant <tenant>', 'only this tenant')
     .action(async (options: { tenant?: string }) => {
-      await withLocalStores(globals(), async (stores) => {
+      await withStores(globals(), async (stores) => {
         const rows: Record<string, unknown>[] = [];
         if (options.tenant) rows.push(...(await stores.configs.listTenant(options.tenant)));
         else {
@@ -90,7 +90,7 @@ export function registerConfigsCommand(program: Command, io: CliIo, globals: () 
     .command('get <tenant> <type>')
     .description('Print one delivery config as JSON.')
     .action(async (tenant: string, type: string) => {
-      await withLocalStores(globals(), async (stores) => {
+      await withStores(globals(), async (stores) => {
         const row = await stores.configs.get(tenant, type);
         if (!row) throw new CliError(`No delivery config '${type}' for tenant '${tenant}'.`);
         io.out(toJson(row));
@@ -105,7 +105,7 @@ export function registerConfigsCommand(program: Command, io: CliIo, globals: () 
     .requiredOption('-f, --file <file>', "JSON file, or '-' for standard input")
     .action(async (options: { file: string }) => {
       const inputs = await readConfigFile(options.file);
-      await withLocalStores(globals(), async (stores) => {
+      await withStores(globals(), async (stores) => {
         const results = await applyDeliveryConfigs(stores.configs, sinks, inputs);
         if (globals().json) io.out(toJson(results));
         else for (const r of results) io.out(`${r.action} ${r.tenantId}/${r.type}\n`);
@@ -116,7 +116,7 @@ export function registerConfigsCommand(program: Command, io: CliIo, globals: () 
     .command('delete <tenant> <type>')
     .description('Delete one delivery config.')
     .action(async (tenant: string, type: string) => {
-      await withLocalStores(globals(), async (stores) => {
+      await withStores(globals(), async (stores) => {
         if (!(await stores.configs.delete(tenant, type))) {
           throw new CliError(`No delivery config '${type}' for tenant '${tenant}'.`);
         }

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { redriveDeadLetters } from '../../admin/index.js';
 import type { DeadLetter } from '../../stores/ports.js';
-import { CliError, type CliIo, type GlobalOptions, toJson, withLocalStores } from '../context.js';
+import { CliError, type CliIo, type GlobalOptions, toJson, withStores } from '../context.js';
 import { renderTable } from '../table.js';
 
 const SHORT_ID = 8;
@@ -31,7 +31,7 @@ export function registerDlqCommand(program: Command, io: CliIo, globals: () => G
     .option('--all', 'include entries already redriven')
     .option('--limit <n>', 'at most this many', parseLimit, 100)
     .action(async (options: { tenant?: string; all?: boolean; limit: number }) => {
-      await withLocalStores(globals(), async (stores) => {
+      await withStores(globals(), async (stores) => {
         const entries = await stores.deadLetters.list({
           ...(options.tenant !== undefined && { tenantId: options.tenant }),
           includeRedriven: options.all === true,
@@ -63,7 +63,7 @@ export function registerDlqCommand(program: Command, io: CliIo, globals: () => G
     .command('show <id>')
     .description('Print one dead letter (full id or a unique prefix) as JSON.')
     .action(async (id: string) => {
-      await withLocalStores(globals(), async (stores) => {
+      await withStores(globals(), async (stores) => {
         const entry =
           (await stores.deadLetters.get(id)) ??
           findById(await stores.deadLetters.list({ includeRedriven: true, limit: 100_000 }), id);
@@ -78,7 +78,7 @@ export function registerDlqCommand(program: Command, io: CliIo, globals: () => G
     .action(async (ids: string[], options: { tenant?: string }) => {
       if (ids.length === 0 && !options.tenant)
         throw new CliError('Name dead letter ids, or a tenant with --tenant.');
-      await withLocalStores(globals(), async (stores) => {
+      await withStores(globals(), async (stores) => {
         const all = await stores.deadLetters.list({ includeRedriven: true, limit: 100_000 });
         const entries = options.tenant
           ? all.filter((e) => e.tenantId === options.tenant && e.redrivenAtMs === undefined)

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { replayTenant } from '../../admin/index.js';
 import { parseRfc3339Ms } from '../../domain/index.js';
-import { CliError, type CliIo, type GlobalOptions, toJson, withLocalStores } from '../context.js';
+import { CliError, type CliIo, type GlobalOptions, toJson, withStores } from '../context.js';
 
 function parseTime(value: string | undefined, flag: string): number | undefined {
   if (value === undefined) return undefined;
@@ -28,8 +28,9 @@ export function registerReplayCommand(program: Command, io: CliIo, globals: () =
       if (sinceMs !== undefined && untilMs !== undefined && untilMs <= sinceMs) {
         throw new CliError('--until must be later than --since.');
       }
-      await withLocalStores(globals(), async (stores) => {
+      await withStores(globals(), async (stores) => {
         let lastReportMs = Date.now();
+        if (!stores.objects) throw new CliError('Replay needs the central bucket: set SOURCE_BUCKET.');
         const result = await replayTenant(stores.objects, stores.queue, {
           tenantId: options.tenant,
           ...(sinceMs !== undefined && { sinceMs }),

@@ -326,7 +326,7 @@ export class S3Copier {
   async copy(payload: S3CopyPayload, signal: AbortSignal): Promise<void> {
     const { destinationBucket: bucket, regions } = this.options;
     const region = await regions.regionOf(bucket, signal);
-    const source = await this.headSource(payload.sourceKey, signal);
+    const source = await this.headSource(payload.sourceBucket ?? this.options.sourceBucket, payload.sourceKey, signal);
     try {
       await this.copyIn(region, payload, source, signal);
     } catch (error) {
@@ -348,8 +348,8 @@ export class S3Copier {
     }
   }
 
-  private async headSource(key: string, signal: AbortSignal): Promise<SourceObject> {
-    const { sourceBucket, sourceRegion, clients } = this.options;
+  private async headSource(sourceBucket: string, key: string, signal: AbortSignal): Promise<SourceObject> {
+    const { sourceRegion, clients } = this.options;
     try {
       const head = await clients
         .get(sourceRegion)
@@ -376,7 +376,7 @@ export class S3Copier {
 
   private async copyIn(region: string, payload: S3CopyPayload, source: SourceObject, signal: AbortSignal): Promise<void> {
     const client = this.options.clients.get(region);
-    const copySource = encodeCopySource(this.options.sourceBucket, payload.sourceKey);
+    const copySource = encodeCopySource(payload.sourceBucket ?? this.options.sourceBucket, payload.sourceKey);
     if (!needsMultipartCopy(source.sizeBytes, this.options.limits)) {
       await client.send(
         new CopyObjectCommand({ ...this.common(payload), CopySource: copySource, MetadataDirective: 'REPLACE' }),

@@ -110,7 +110,7 @@ export function createS3Sink(
   return {
     kind: S3_KIND,
     retry: { ...defaultRetryConfig(), ...fields.retry },
-    createPlanner: (object) => createS3Planner(object, prefix),
+    createPlanner: (object, context) => createS3Planner(object, prefix, context?.bucket),
     async send(batch, signal) {
       await copier.copy(batch.payload, signal);
       return undefined;

@@ -17,6 +17,8 @@ export const S3MetadataKey = {
 export interface S3CopyPayload {
   /** The central object key (decoded). */
   readonly sourceKey: string;
+  /** The bucket the notification named; the sink's configured source bucket when absent. */
+  readonly sourceBucket?: string;
   /** The key in the tenant's bucket. */
   readonly destinationKey: string;
   /** `tenant-id`, `application`, `pod-name`; the client adds `delivery-timestamp` at send time. */
@@ -55,7 +57,11 @@ export function metadataValue(value: string): string {
  * @param object - the object being delivered
  * @param prefix - the normalized `bucket_prefix`
  */
-export function createS3Planner(object: LogObjectKey, prefix: string): SinkPlanner<S3CopyPayload> {
+export function createS3Planner(
+  object: LogObjectKey,
+  prefix: string,
+  sourceBucket?: string,
+): SinkPlanner<S3CopyPayload> {
   let count = 0;
   let bytes = 0;
   let lastOffset = -1;
@@ -78,6 +84,7 @@ export function createS3Planner(object: LogObjectKey, prefix: string): SinkPlann
         bytes,
         payload: {
           sourceKey: object.key,
+          ...(sourceBucket !== undefined && { sourceBucket }),
           destinationKey: destinationKeyFor(prefix, object),
           metadata: {
             [S3MetadataKey.TENANT_ID]: metadataValue(object.tenantId),

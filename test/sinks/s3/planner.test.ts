@@ -182,3 +182,20 @@ describe('planCopyParts', () => {
     }
   });
 });
+
+describe('createS3Planner source bucket', () => {
+  it.each([
+    { case: 'the notification named a bucket', bucket: 'central-eu', expected: { sourceBucket: 'central-eu' } },
+    { case: 'no bucket was named', bucket: undefined, expected: {} },
+  ])('copies from the bucket of the notification when $case', ({ bucket, expected }) => {
+    // Prepare
+    const planner = createS3Planner(logObject(), 'logs/', bucket);
+
+    // Act
+    const [batch] = planner.flush();
+
+    // Assess
+    expect(batch!.payload).toMatchObject(expected);
+    if (bucket === undefined) expect(batch!.payload).not.toHaveProperty('sourceBucket');
+  });
+});
