@@ -1,6 +1,8 @@
 import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
-import { Registry } from 'prom-client';
+import { collectDefaultMetrics, Registry } from 'prom-client';
+import { createApiApp } from '../../api/index.js';
+import { routerVersion } from '../../version.js';
 import { createLogger, parseLogLevel } from '../../logging/index.js';
 import { awsRuntimeConfigFromEnv, ExecutionMode, parseExecutionMode } from '../../runtimes/aws-env.js';
 import { createAwsRouter } from '../../runtimes/aws-router.js';
@@ -31,16 +33,36 @@ export function registerProcessCommand(program: Command, io: CliIo, globals: () 
     )
     .option('--mode <mode>', 'lambda, sqs, manual or scan (env EXECUTION_MODE)')
     .option('--drain', 'sqs: exit once the queue stays empty for one poll; scan: exit after one pass')
-    .action(async (options: { mode?: string; drain?: boolean }) => {
+    .option('--metrics-port <port>', 'serve Prometheus /metrics and /api/v1/health on this port (env METRICS_PORT)')
+    .option('--metrics-host <host>', 'listen address for --metrics-port', '127.0.0.1')
+    .action(async (options: { mode?: string; drain?: boolean; metricsPort?: string; metricsHost: string }) => {
       const mode = parseExecutionMode(options.mode ?? process.env['EXECUTION_MODE']);
       if (mode === ExecutionMode.LAMBDA) {
         throw new CliError("'lambda' mode runs inside AWS Lambda: deploy dist/lambda/index.mjs with handler index.handler.");
       }
       const config = awsRuntimeConfigFromEnv(mode);
+      const metricsPort = options.metricsPort ?? process.env['METRICS_PORT'];
+      if (metricsPort !== undefined && metricsPort !== '') {
+        const port = Number(metricsPort);
+        if (!Number.isInteger(port) || port < 0 || port > 65_535) {
+          throw new CliError(`--metrics-port '${metricsPort}' is not a port (0-65535).`);
+        }
+      }
       const level = globals().logLevel !== undefined ? parseLogLevel(globals().logLevel) : config.logLevel;
       const logger = createLogger({ level, format: 'json' });
       if (config.logLevelWasInvalid) logger.warn('LOG_LEVEL is not a known level; using INFO.');
-      const router = createAwsRouter(config, { logger, registry: new Registry() });
+      const registry = new Registry();
+      collectDefaultMetrics({ register: registry });
+      const router = createAwsRouter(config, { logger, registry });
+      const metricsApp =
+        metricsPort !== undefined && metricsPort !== ''
+          ? createApiApp({ logger, registry, version: routerVersion() })
+          : undefined;
+      if (metricsApp) {
+        const port = Number(metricsPort);
+        await metricsApp.listen({ host: options.metricsHost, port });
+        logger.info('Serving metrics.', { port, host: options.metricsHost });
+      }
       const abort = new AbortController();
       const stop = () => abort.abort();
       process.once('SIGINT', stop);
@@ -95,6 +117,7 @@ export function registerProcessCommand(program: Command, io: CliIo, globals: () 
       } finally {
         process.off('SIGINT', stop);
         process.off('SIGTERM', stop);
+        await metricsApp?.close();
         await router.close();
       }
     });
