@@ -115,6 +115,13 @@ export function reportError(error: unknown, io: CliIo): number {
   return 2;
 }
 
+/** Everything on standard input, as UTF-8 text. */
+export async function readStdinText(): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks).toString('utf8');
+}
+
 /** Pretty JSON with a trailing newline. */
 export function toJson(value: unknown): string {
   return `${JSON.stringify(value, null, 2)}\n`;

@@ -1,5 +1,6 @@
 import { join, resolve } from 'node:path';
 import type { Registry } from 'prom-client';
+import type { AwsSinkDeps } from '../aws/index.js';
 import type { Logger } from '../logging/index.js';
 import type { DelayedRetryConfig } from '../pipeline/delayed-retry.js';
 import { createProcessor, type Processor } from '../pipeline/processor.js';
@@ -98,13 +99,20 @@ export function openLocalStores(dataDir: string, options: LocalStoreOptions = {}
  */
 export function createLocalProcessor(
   stores: LocalStores,
-  options: { sinks: SinkRegistry; logger: Logger; registry: Registry; delayedRetry?: DelayedRetryConfig },
+  options: {
+    sinks: SinkRegistry;
+    logger: Logger;
+    registry: Registry;
+    delayedRetry?: DelayedRetryConfig;
+    /** AWS settings and credentials, for destinations in tenants' AWS accounts. */
+    aws?: AwsSinkDeps;
+  },
 ): { processor: Processor; resolver: TenantDestinationResolver } {
   const { sinks, logger, registry } = options;
   const resolver = createTenantDestinationResolver({
     store: stores.configs,
     sinks,
-    sinkDeps: { baseDir: stores.dataDir, logger, registry },
+    sinkDeps: { baseDir: stores.dataDir, logger, registry, ...(options.aws !== undefined && { aws: options.aws }) },
     logger,
     registry,
   });

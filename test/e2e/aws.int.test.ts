@@ -303,4 +303,22 @@ describe.skipIf(motoUnavailable)('AWS deployment against moto', () => {
     expect(redriven.output).toContain('Redrove 1 dead letter(s)');
     expect(await queueDepth(w)).toBe(depthBefore + 1);
   }, 120_000);
+
+  it('processes one SNS envelope given on stdin with `tlr process --mode manual`', async () => {
+    // Prepare
+    const events = eventsFor('globex', 'kube-apiserver', 40, 7);
+    const key = await putLogObject(w, 'globex', 'kube-apiserver', events);
+    const s3Event = { Records: [{ eventName: 'ObjectCreated:Put', s3: { bucket: { name: w.central }, object: { key: encodeURIComponent(key) } } }] };
+    const envelope = JSON.stringify({ Type: 'Notification', TopicArn: 'arn:aws:sns:us-east-1:123456789012:t', Message: JSON.stringify(s3Event) });
+    const before = (await readStream(w, '/tlr/globex')).length;
+
+    // Act
+    const run = await runTlr(['process', '--mode', 'manual'], w.env, envelope);
+
+    // Assess
+    expect(run.code, run.output).toBe(0);
+    const outcome = JSON.parse(run.output.slice(run.output.indexOf('{'))) as { items: { result: string }[] };
+    expect(outcome.items.map((i) => i.result)).toEqual(['completed']);
+    expect((await readStream(w, '/tlr/globex')).length).toBe(before + events.length);
+  }, 60_000);
 });

@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { applyDeliveryConfigs, viewConfigRow } from '../../admin/index.js';
 import { createBuiltinSinkRegistry } from '../../sinks/registry.js';
-import { CliError, type CliIo, type GlobalOptions, toJson, withStores } from '../context.js';
+import { CliError, type CliIo, type GlobalOptions, readStdinText, toJson, withStores } from '../context.js';
 import { renderTable } from '../table.js';
 
 const PAGE = 1_000;
@@ -10,7 +10,7 @@ const PAGE = 1_000;
 async function readConfigFile(path: string): Promise<unknown[]> {
   let text: string;
   try {
-    text = path === '-' ? await readStdin() : await readFile(path, 'utf8');
+    text = path === '-' ? await readStdinText() : await readFile(path, 'utf8');
   } catch (error) {
     throw new CliError(`Cannot read '${path}': ${(error as NodeJS.ErrnoException).code ?? String(error)}.`);
   }
@@ -23,11 +23,6 @@ async function readConfigFile(path: string): Promise<unknown[]> {
   return Array.isArray(parsed) ? parsed : [parsed];
 }
 
-async function readStdin(): Promise<string> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
-  return Buffer.concat(chunks).toString('utf8');
-}
 
 function filterText(row: Record<string, unknown>): string {
   const desired = Array.isArray(row['desired_logs']) ? (row['desired_logs'] as string[]) : [];

@@ -1,4 +1,3 @@
-import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import { createApiApp } from '../../api/index.js';
@@ -8,7 +7,7 @@ import { awsRuntimeConfigFromEnv, ExecutionMode, parseExecutionMode } from '../.
 import { createAwsRouter } from '../../runtimes/aws-router.js';
 import { createQueueWorker } from '../../runtimes/queue-worker.js';
 import { scanOnce } from '../../runtimes/scan.js';
-import { CliError, type CliIo, type GlobalOptions, toJson } from '../context.js';
+import { CliError, type CliIo, type GlobalOptions, readStdinText, toJson } from '../context.js';
 
 /** SQS long polls wait at most 20 s; `SQS_WAIT_SECONDS` shortens it (tests, quick drains). */
 const SQS_MAX_WAIT_SECONDS = 20;
@@ -20,7 +19,9 @@ function sqsWaitMs(): number {
 
 async function readStdin(): Promise<string> {
   if (process.stdin.isTTY) throw new CliError("'manual' mode reads one SNS envelope or S3 event on standard input.");
-  return readFile('/dev/stdin', 'utf8');
+  const text = await readStdinText();
+  if (text.trim() === '') throw new CliError("'manual' mode got nothing on standard input; pipe one SNS envelope or S3 event.");
+  return text;
 }
 
 /** `tlr process`: the processor on AWS (DynamoDB configs, S3 objects, SQS notifications). */
