@@ -40,6 +40,8 @@ export {
   INTERNAL_KEY_PREFIX,
   type InternalObjectKey,
   isValidKeySegment,
+  keySegmentProblem,
+  MAX_KEY_SEGMENT_BYTES,
   type LogObjectKey,
   type ParsedObjectKey,
   parseKeyTimestamp,

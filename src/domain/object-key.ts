@@ -47,15 +47,13 @@ export function parseObjectKey(key: string): ParsedObjectKey {
     );
   }
   segments.forEach((segment, index) => {
+    const name =
+      index < SEGMENT_NAMES.length ? SEGMENT_NAMES[index] : index === segments.length - 1 ? 'file name' : `segment ${index + 1}`;
     if (segment.trim() === '') {
-      const name =
-        index < SEGMENT_NAMES.length
-          ? SEGMENT_NAMES[index]
-          : index === segments.length - 1
-            ? 'file name'
-            : `segment ${index + 1}`;
       throw new ObjectKeyError(`Object key '${key}' has an empty ${name} (segment ${index + 1}).`, key);
     }
+    const problem = keySegmentProblem(segment);
+    if (problem) throw new ObjectKeyError(`Object key '${key}' has a ${name} (segment ${index + 1}) that ${problem}.`, key);
   });
   const [clusterId, tenantId, application, podName] = segments as [string, string, string, string];
   return {
@@ -70,9 +68,26 @@ export function parseObjectKey(key: string): ParsedObjectKey {
   };
 }
 
-/** A valid key segment: non-blank and free of `/`. */
+/**
+ * The longest segment, in UTF-8 bytes: the common file-name limit, so a key is storable as
+ * a path by the embedded object store too.
+ */
+export const MAX_KEY_SEGMENT_BYTES = 255;
+
+/** Why a segment cannot be part of a central key, or undefined when it can. */
+export function keySegmentProblem(segment: string): string | undefined {
+  if (segment.trim() === '') return 'is empty or blank';
+  if (segment.includes('/')) return "contains '/'";
+  if (segment.includes('\0')) return 'contains a NUL character';
+  // '.', '..' and hidden names would walk or hide paths in file stores; no Kubernetes name starts with '.'.
+  if (segment.startsWith('.')) return "starts with '.'";
+  if (Buffer.byteLength(segment, 'utf8') > MAX_KEY_SEGMENT_BYTES) return `is longer than ${MAX_KEY_SEGMENT_BYTES} bytes`;
+  return undefined;
+}
+
+/** A valid key segment: see `keySegmentProblem`. */
 export function isValidKeySegment(segment: string): boolean {
-  return segment.trim() !== '' && !segment.includes('/');
+  return keySegmentProblem(segment) === undefined;
 }
 
 /**

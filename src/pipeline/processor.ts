@@ -351,6 +351,9 @@ export function createProcessor(options: ProcessorOptions): Processor {
       if (error instanceof CheckpointSaveError) throw error.cause;
       if (error instanceof ObjectNotFoundError) {
         readFailure = { retryable: false, reason: DeadLetterReason.OBJECT_NOT_FOUND, message: error.message };
+      } else if (error instanceof ObjectKeyError) {
+        // The store cannot hold such a key at all: retrying changes nothing.
+        readFailure = { retryable: false, reason: DeadLetterReason.INVALID_OBJECT_KEY, message: error.message };
       } else {
         // The store failed to serve the object: worth another try later.
         readFailure = {

@@ -54,11 +54,15 @@ export interface TenantDestinationResolverOptions {
   readonly registry: Registry;
   /** How long a tenant's rows are cached. */
   readonly ttlMs?: number;
+  /** How long a sink replaced by a new config version keeps serving in-flight deliveries. */
+  readonly retireAfterMs?: number;
   readonly now?: () => number;
 }
 
 /** Config rows change rarely and are read for every object: cache them briefly. */
 export const DEFAULT_CONFIG_CACHE_TTL_MS = 5_000;
+/** Longer than one object's quick retries, so no in-flight send loses its sink. */
+export const DEFAULT_SINK_RETIRE_AFTER_MS = 120_000;
 
 /**
  * Loads, validates (leniently) and caches each tenant's delivery configs, and keeps one
@@ -68,6 +72,7 @@ export function createTenantDestinationResolver(
   options: TenantDestinationResolverOptions,
 ): TenantDestinationResolver {
   const ttlMs = options.ttlMs ?? DEFAULT_CONFIG_CACHE_TTL_MS;
+  const retireAfterMs = options.retireAfterMs ?? DEFAULT_SINK_RETIRE_AFTER_MS;
   const now = options.now ?? Date.now;
   const cache = new Map<string, { expiresAtMs: number; value: Promise<TenantDestinations> }>();
   const sinks = new Map<string, { version: string; sink: Sink }>();
@@ -93,8 +98,29 @@ export function createTenantDestinationResolver(
     if (!definition) throw new Error(`No sink registered for kind '${kind}'.`);
     const sink = definition.create(config, options.sinkDeps);
     sinks.set(id, { version, sink });
-    if (cached) void cached.sink.close();
+    if (cached) retire(cached.sink);
     return sink;
+  };
+
+  // Deliveries that resolved the old version may still be sending through it: close it later.
+  const retiring = new Map<NodeJS.Timeout, Sink>();
+  const closeQuietly = (sink: Sink) =>
+    sink.close().catch((error: unknown) => options.logger.warn('Closing a replaced sink failed.', { error }));
+  const retire = (sink: Sink) => {
+    const timer = setTimeout(() => {
+      retiring.delete(timer);
+      void closeQuietly(sink);
+    }, retireAfterMs);
+    timer.unref();
+    retiring.set(timer, sink);
+  };
+  const retireRemoved = (tenantId: string, present: ReadonlySet<string>) => {
+    for (const [id, entry] of sinks) {
+      if (id.startsWith(`${tenantId}/`) && !present.has(id)) {
+        sinks.delete(id);
+        retire(entry.sink);
+      }
+    }
   };
 
   const load = async (tenantId: string): Promise<TenantDestinations> => {
@@ -151,6 +177,7 @@ export function createTenantDestinationResolver(
         sink,
       });
     }
+    retireRemoved(tenantId, new Set(destinations.map((d) => d.id)));
     return { destinations, invalid };
   };
 
@@ -172,7 +199,10 @@ export function createTenantDestinationResolver(
     },
     async close() {
       cache.clear();
-      await Promise.all([...sinks.values()].map(({ sink }) => sink.close()));
+      const retired = [...retiring.entries()];
+      retiring.clear();
+      for (const [timer] of retired) clearTimeout(timer);
+      await Promise.all([...retired.map(([, sink]) => closeQuietly(sink)), ...[...sinks.values()].map(({ sink }) => sink.close())]);
       sinks.clear();
     },
   };

@@ -75,21 +75,43 @@ function isAlive(pid: number): boolean {
   }
 }
 
-function lockDataDir(dataDir: string): () => void {
+/**
+ * Takes the data directory for this process. The lock file is created exclusively, so two
+ * processes starting together cannot both take it; a lock left by a dead process is
+ * replaced. Only the holder removes it.
+ *
+ * @throws DataDirLockedError when a live process holds the directory
+ */
+export function lockDataDir(dataDir: string): () => void {
   const path = join(dataDir, DATA_LAYOUT.lock);
-  try {
-    const pid = Number.parseInt(readFileSync(path, 'utf8'), 10);
-    if (Number.isInteger(pid) && pid !== process.pid && isAlive(pid)) {
+  for (let attempt = 0; attempt < 3; attempt++) {
+    try {
+      writeFileSync(path, String(process.pid), { flag: 'wx' });
+      return () => {
+        try {
+          if (readFileSync(path, 'utf8') === String(process.pid)) rmSync(path, { force: true });
+        } catch {
+          // Already gone.
+        }
+      };
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+    }
+    let holder: number;
+    try {
+      holder = Number.parseInt(readFileSync(path, 'utf8'), 10);
+    } catch {
+      continue; // removed meanwhile: try again
+    }
+    if (Number.isInteger(holder) && holder !== process.pid && isAlive(holder)) {
       throw new DataDirLockedError(
-        `Another tlr (pid ${pid}) is running on data directory '${dataDir}'; stop it or use --data-dir.`,
+        `Another tlr (pid ${holder}) is running on data directory '${dataDir}'; stop it or use --data-dir.`,
       );
     }
-  } catch (error) {
-    if (error instanceof DataDirLockedError) throw error;
-    // No lock file, or a stale one: take it.
+    // Stale (its process is gone): remove it and race for a fresh one.
+    rmSync(path, { force: true });
   }
-  writeFileSync(path, String(process.pid));
-  return () => rmSync(path, { force: true });
+  throw new DataDirLockedError(`Could not take the lock on data directory '${dataDir}'; try again.`);
 }
 
 async function defaultIngestToken(

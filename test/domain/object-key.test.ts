@@ -5,6 +5,7 @@ import { ErrorCode, ObjectKeyError } from '../../src/domain/errors.js';
 import {
   buildObjectKey,
   formatKeyTimestamp,
+  isValidKeySegment,
   parseKeyTimestamp,
   parseObjectKey,
 } from '../../src/domain/object-key.js';
@@ -149,7 +150,7 @@ describe('buildObjectKey', () => {
     // Prepare
     const segment = fc
       .string({ minLength: 1, maxLength: 20 })
-      .filter((s) => s.trim() !== '' && !s.includes('/') && !s.startsWith('_'));
+      .filter((s) => isValidKeySegment(s) && !s.startsWith('_'));
     const parts = fc.record({
       clusterId: segment,
       namespace: segment,
@@ -257,4 +258,27 @@ describe('parseKeyTimestamp on impossible dates', () => {
       expect(ms).toBeUndefined();
     },
   );
+});
+
+describe('parseObjectKey segment rules shared with every store', () => {
+  it.each([
+    { name: "a '..' pod", key: 'c1/ns/app/../20240101-000000-x.json.gz', problem: "starts with '.'" },
+    { name: 'a hidden application', key: 'c1/ns/.tmp-app/pod/20240101-000000-x.json.gz', problem: "starts with '.'" },
+    { name: 'a 256-byte namespace', key: `c1/${'é'.repeat(128)}/app/pod/f.json.gz`, problem: 'longer than 255 bytes' },
+  ])('refuses $name, naming the segment and the rule', ({ key, problem }) => {
+    // Prepare
+    const parse = () => parseObjectKey(key);
+
+    // Act
+    let error: unknown;
+    try {
+      parse();
+    } catch (caught) {
+      error = caught;
+    }
+
+    // Assess
+    expect(error).toBeInstanceOf(ObjectKeyError);
+    expect((error as Error).message).toContain(problem);
+  });
 });

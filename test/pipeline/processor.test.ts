@@ -8,6 +8,7 @@ import {
   type DeliveryConfig,
   destinationId,
   type LogObjectKey,
+  ObjectKeyError,
   parseObjectKey,
 } from '../../src/domain/index.js';
 import { silentLogger } from '../../src/logging/index.js';
@@ -570,6 +571,22 @@ describe('createProcessor', () => {
     ]);
     expect(await h.queue.stats()).toMatchObject({ delayed: 1 });
     expect(await h.deadLetters.list()).toEqual([]);
+  });
+
+  it('dead-letters at once as invalid_object_key when the store cannot hold the key', async () => {
+    // Prepare
+    const h = await createHarness();
+    const tenant = newTenant();
+    await putRows(h, tenant, [{ type: 'file' }]);
+    const { key } = await putObject(h, tenant, 3);
+    vi.spyOn(h.objects, 'get').mockRejectedValueOnce(new ObjectKeyError('clashes with an existing object', key));
+    // Act
+    const outcome = await h.processor.processItem(firstItem(key), signal());
+    // Assess
+    expect(outcome.destinations).toEqual([
+      { type: 'file', status: DestinationStatus.DEAD_LETTERED, delivered: 0, reason: 'invalid_object_key' },
+    ]);
+    expect(await h.queue.stats()).toMatchObject({ delayed: 0 });
   });
 
   it('schedules a delayed retry with reason unexpected_sink_error when a sink throws something other than a DeliveryError', async () => {

@@ -233,10 +233,10 @@ describe('createTenantDestinationResolver', () => {
     expect(listTenant).toHaveBeenCalledTimes(2);
   });
 
-  it('reuses the sink while the row is unchanged and replaces it, closing the old one, when it changes', async () => {
+  it('reuses the sink while the row is unchanged and replaces it, closing the old one after the grace, when it changes', async () => {
     // Prepare
     const tenantId = await storeRows([{ type: 'memory', batch_events: 10 }]);
-    const r = resolver({ ttlMs: 1_000 });
+    const r = resolver({ ttlMs: 1_000, retireAfterMs: 1 });
     const first = (await r.resolve(tenantId)).destinations[0]!.sink;
     clock.nowMs += 1_000;
     const unchanged = (await r.resolve(tenantId)).destinations[0]!.sink;
@@ -244,10 +244,28 @@ describe('createTenantDestinationResolver', () => {
     clock.nowMs += 1_000;
     // Act
     const changed = (await r.resolve(tenantId)).destinations[0]!.sink;
+    const closedAtOnce = memory.built.map((s) => s.closed);
+    await new Promise((resolve) => setTimeout(resolve, 20));
     // Assess
     expect(unchanged).toBe(first);
     expect(changed).not.toBe(first);
+    expect(closedAtOnce).toEqual([false, false]);
     expect(memory.built.map((s) => s.closed)).toEqual([true, false]);
+  });
+
+  it('closes the sink of a row that was deleted, after the grace', async () => {
+    // Prepare
+    const tenantId = await storeRows([{ type: 'memory' }]);
+    const r = resolver({ ttlMs: 1_000, retireAfterMs: 1 });
+    await r.resolve(tenantId);
+    await store.delete(tenantId, 'memory');
+    clock.nowMs += 1_000;
+    // Act
+    const after = await r.resolve(tenantId);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    // Assess
+    expect(after.destinations).toEqual([]);
+    expect(memory.built.map((s) => s.closed)).toEqual([true]);
   });
 
   it('closes every sink it built on close', async () => {

@@ -1,4 +1,4 @@
-import { isValidKeySegment } from '../../domain/index.js';
+import { isValidKeySegment, keySegmentProblem } from '../../domain/index.js';
 import type { BufferedEvent } from '../../stores/ports.js';
 
 /**
@@ -15,8 +15,6 @@ import type { BufferedEvent } from '../../stores/ports.js';
 
 /** Application and pod segment used when an event names neither. */
 export const UNKNOWN_SEGMENT = 'unknown';
-/** Longest accepted key segment: the longest Kubernetes object name (DNS-1123 subdomain). */
-export const MAX_KEY_SEGMENT_CHARS = 253;
 /** How much of a bad value an error message quotes. */
 const MAX_QUOTED_CHARS = 64;
 
@@ -123,9 +121,9 @@ function quote(value: string): string {
   return value.length > MAX_QUOTED_CHARS ? `'${value.slice(0, MAX_QUOTED_CHARS)}…'` : `'${value}'`;
 }
 
-/** A value usable as an object key segment; `.` and `..` would walk paths in file stores. */
+/** A value usable as an object key segment: the domain's rule, shared with every object store. */
 export function isValidEventSegment(value: string): boolean {
-  return isValidKeySegment(value) && value !== '.' && value !== '..' && value.length <= MAX_KEY_SEGMENT_CHARS;
+  return isValidKeySegment(value);
 }
 
 type Candidate = readonly [path: string, value: unknown];
@@ -137,13 +135,9 @@ function resolve(candidates: readonly Candidate[]): Resolved {
   for (const [path, value] of candidates) {
     if (value === undefined || value === null) continue;
     if (typeof value !== 'string') return { ok: false, message: `'${path}' must be a string.` };
-    if (!isValidEventSegment(value)) {
-      return {
-        ok: false,
-        message:
-          `'${path}' value ${quote(value)} is not a valid object key segment ` +
-          `(non-blank, no '/', not '.' or '..', at most ${MAX_KEY_SEGMENT_CHARS} characters).`,
-      };
+    const problem = keySegmentProblem(value);
+    if (problem !== undefined) {
+      return { ok: false, message: `'${path}' value ${quote(value)} is not a valid object key segment: it ${problem}.` };
     }
     return { ok: true, value };
   }

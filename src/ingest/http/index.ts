@@ -35,7 +35,6 @@ export {
   type EventIdentityResult,
   EventRejectReason,
   isValidEventSegment,
-  MAX_KEY_SEGMENT_CHARS,
   MAX_REPORTED_BAD_LINES,
   type ParsedBody,
   parseJsonBody,

@@ -1,6 +1,6 @@
 import { BatchAccumulator } from '../../delivery/index.js';
 import type { LogObjectKey, LogRecord } from '../../domain/index.js';
-import type { SinkPlanner } from '../types.js';
+import type { Batch, SinkPlanner } from '../types.js';
 import { FILE_MAX_BATCH_BYTES, FILE_MAX_BATCH_EVENTS } from './config.js';
 
 /** Lines to append, per file path relative to the destination directory. */
@@ -39,6 +39,7 @@ export function createFilePlanner(
   const accumulator = new BatchAccumulator<PlannedLine, FilePayload>(limits, toPayload);
   let hourStartMs = Number.NaN;
   let hourFile = '';
+  let openFile: string | undefined;
   return {
     add(record: LogRecord) {
       // Records of one object mostly share an hour; reuse the path instead of formatting it.
@@ -46,14 +47,15 @@ export function createFilePlanner(
         hourStartMs = record.timestampMs - (((record.timestampMs % 3_600_000) + 3_600_000) % 3_600_000);
         hourFile = filePathFor(object.application, record.timestampMs);
       }
-      const closed = accumulator.add(
-        { file: hourFile, line: record.json },
-        record.offset,
-        record.json.length + 1,
-      );
-      return closed ? [closed] : [];
+      // One batch writes one file: a batch spanning two files could succeed in one and be
+      // retried whole after failing in the other, appending the first file's lines twice.
+      const cut = openFile !== undefined && openFile !== hourFile ? accumulator.take() : undefined;
+      openFile = hourFile;
+      const closed = accumulator.add({ file: hourFile, line: record.json }, record.offset, record.json.length + 1);
+      return [cut, closed].filter((b): b is Batch<FilePayload> => b !== undefined);
     },
     flush() {
+      openFile = undefined;
       const last = accumulator.take();
       return last ? [last] : [];
     },

@@ -198,8 +198,10 @@ describe('readEventIdentity', () => {
       EventRejectReason.INVALID_NAMESPACE,
       'not a valid object key segment',
     ],
-    ['a dot-dot namespace', { namespace: '..' }, EventRejectReason.INVALID_NAMESPACE, "not '.' or '..'"],
-    ['a too long namespace', { namespace: 'n'.repeat(254) }, EventRejectReason.INVALID_NAMESPACE, '…'],
+    ['a dot-dot namespace', { namespace: '..' }, EventRejectReason.INVALID_NAMESPACE, "starts with '.'"],
+    ['a too long namespace', { namespace: 'n'.repeat(256) }, EventRejectReason.INVALID_NAMESPACE, 'longer than 255 bytes'],
+    ['a namespace of 128 two-byte characters (256 bytes)', { namespace: 'é'.repeat(128) }, EventRejectReason.INVALID_NAMESPACE, 'longer than 255 bytes'],
+    ['a hidden-file namespace', { namespace: '.tmp-x' }, EventRejectReason.INVALID_NAMESPACE, "starts with '.'"],
     [
       'a nested namespace with a slash',
       { kubernetes: { namespace_name: 'x/y' } },
