@@ -202,7 +202,10 @@ export function createTenantDestinationResolver(
       const retired = [...retiring.entries()];
       retiring.clear();
       for (const [timer] of retired) clearTimeout(timer);
-      await Promise.all([...retired.map(([, sink]) => closeQuietly(sink)), ...[...sinks.values()].map(({ sink }) => sink.close())]);
+      await Promise.all([
+        ...retired.map(([, sink]) => closeQuietly(sink)),
+        ...[...sinks.values()].map(({ sink }) => sink.close()),
+      ]);
       sinks.clear();
     },
   };
