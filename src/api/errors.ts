@@ -153,6 +153,12 @@ export function toApiError(error: unknown, request?: FastifyRequest): ApiError {
         return new ApiError(400, ApiErrorCode.MALFORMED_JSON, `${error.message}.`, { cause: error });
     }
   }
+  const zlibCode = (error as { code?: unknown } | null)?.code;
+  if (typeof zlibCode === 'string' && zlibCode.startsWith('Z_')) {
+    return new ApiError(400, ApiErrorCode.BAD_REQUEST, `The gzip request body is corrupt or truncated (${zlibCode}).`, {
+      cause: error,
+    });
+  }
   const status = statusOf(error);
   if (status !== undefined && status < 500) {
     // Parsers raise SyntaxError with a 400 status for bodies they cannot read.

@@ -1,3 +1,4 @@
+import { createGunzip } from 'node:zlib';
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import type { Registry } from 'prom-client';
 import Type, { type Static } from 'typebox';
@@ -206,6 +207,30 @@ export const httpIngestPlugin: FastifyPluginAsync<HttpIngestPluginOptions> = asy
           'NDJSON (one event per line; a line holding an array expands) or a JSON array of events. ' +
           'Each event names its namespace flat or under `kubernetes`.',
         response: { 200: IngestResponseSchema, '4xx': ApiErrorResponseSchema, '5xx': ApiErrorResponseSchema },
+      },
+      // Vector's `compression = "gzip"` and Fluent Bit's `compress gzip` send gzip bodies; the body
+      // limit then applies to the decompressed bytes, so a small bomb cannot grow without bound.
+      preParsing: async (request, _reply, payload) => {
+        const encoding = (request.headers['content-encoding'] ?? 'identity').trim().toLowerCase();
+        if (encoding === 'identity' || encoding === '') return payload;
+        if (encoding !== 'gzip') {
+          refuse(
+            request,
+            'unsupported_encoding',
+            new ApiError(
+              415,
+              ApiErrorCode.UNSUPPORTED_MEDIA_TYPE,
+              `Content-Encoding '${encoding}' is not supported; send the body as is or gzip.`,
+            ),
+          );
+        }
+        const gunzip = createGunzip() as ReturnType<typeof createGunzip> & { receivedEncodedLength: number };
+        gunzip.receivedEncodedLength = 0;
+        payload.on('data', (chunk: Buffer) => {
+          gunzip.receivedEncodedLength += chunk.length;
+        });
+        payload.on('error', (error) => gunzip.destroy(error));
+        return payload.pipe(gunzip);
       },
       // Before the body is read: an unauthenticated or throttled client costs no parsing.
       onRequest: async (request) => {

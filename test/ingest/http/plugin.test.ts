@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import { buffer as readAll } from 'node:stream/consumers';
-import { gunzipSync } from 'node:zlib';
+import { gunzipSync, gzipSync } from 'node:zlib';
 import type { FastifyInstance } from 'fastify';
 import { Registry } from 'prom-client';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -163,6 +163,51 @@ describe(`POST ${INGEST_ROUTE}`, () => {
       ],
       [`${h.clusterId}/team-b/web/web-1`, [{ ...events[2], cluster_id: h.clusterId }]],
     ]);
+  });
+
+  function postGzip(h: Harness, body: Buffer, encoding = 'gzip') {
+    return h.app.inject({
+      method: 'POST',
+      url: INGEST_ROUTE,
+      headers: { 'content-type': NDJSON, 'content-encoding': encoding, authorization: `Bearer ${h.token}` },
+      payload: body,
+    });
+  }
+
+  it('accepts a gzip body (Content-Encoding: gzip), as Vector and Fluent Bit send with compression on', async () => {
+    // Prepare
+    const h = await harness();
+    const events = [{ message: 'zipped', namespace: 'team-a', application: 'api', pod_name: 'api-1' }];
+
+    // Act
+    const response = await postGzip(h, gzipSync(ndjson(events)));
+
+    // Assess
+    expect(response.statusCode).toBe(200);
+    expect(response.json()).toEqual({ accepted: 1, rejected: [] });
+    expect([...(await flushedObjects()).values()].flat()).toEqual([{ ...events[0], cluster_id: h.clusterId }]);
+  });
+
+  it.each([
+    { case: 'a corrupt gzip body', body: () => Buffer.from('not gzip at all'), encoding: 'gzip', status: 400 },
+    { case: 'an unsupported encoding', body: () => Buffer.from('x'), encoding: 'br', status: 415 },
+    {
+      case: 'a gzip body that decompresses past the limit',
+      body: () => gzipSync(Buffer.alloc(2 * 1024 * 1024, 0x20)),
+      encoding: 'gzip',
+      status: 413,
+    },
+  ])('refuses $case with $status and writes nothing', async ({ body, encoding, status }) => {
+    // Prepare
+    const h = await harness({ maxBodyBytes: 1024 * 1024 });
+
+    // Act
+    const response = await postGzip(h, body(), encoding);
+
+    // Assess
+    expect(response.statusCode).toBe(status);
+    expect(response.json()).toMatchObject({ error: { message: expect.any(String) } });
+    expect((await flushedObjects()).size).toBe(0);
   });
 
   it('accepts a JSON array of kubernetes-nested events from Vector and Fluent Bit', async () => {
