@@ -131,7 +131,8 @@ export function signRequest(options: SignRequestOptions): SignedRequestHeaders {
 export function parseApiTimestamp(value: string): number | undefined {
   const match = API_TIMESTAMP.exec(value);
   if (!match) return undefined;
-  const [year, month, day, hour, minute, second] = match.slice(1, 7).map(Number) as [number, number, number, number, number, number];
+  type Fields = [number, number, number, number, number, number];
+  const [year, month, day, hour, minute, second] = match.slice(1, 7).map(Number) as Fields;
   const millis = Number((match[7] ?? '').padEnd(3, '0').slice(0, 3));
   if (month < 1 || month > 12 || hour > 23 || minute > 59 || second > 59) return undefined;
   const ms = Date.UTC(year, month - 1, day, hour, minute, second, millis);
