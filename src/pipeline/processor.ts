@@ -114,13 +114,27 @@ export interface Processor {
 
 const MAX_BODY_IN_DEAD_LETTER = 2_048;
 
-interface Delivery {
+/** Why a destination did not finish an object. */
+interface Failure {
+  readonly retryable: boolean;
+  readonly reason: string;
+  readonly message: string;
+}
+
+/** Where one destination stands on one object once reading and sending are over. */
+interface DestinationResult {
   readonly destination: ResolvedDestination;
-  readonly planner: SinkPlanner;
   /** Offset of the last record accepted (from the checkpoint, then by this run). */
+  readonly accepted: number;
+  readonly delivered: number;
+  readonly failure?: Failure;
+}
+
+interface Delivery extends DestinationResult {
+  readonly planner: SinkPlanner;
   accepted: number;
   delivered: number;
-  failure?: { retryable: boolean; reason: string; message: string };
+  failure?: Failure;
 }
 
 /** The checkpoint key: replays keep their progress apart from the first delivery. */
@@ -222,6 +236,92 @@ export function createProcessor(options: ProcessorOptions): Processor {
       metrics.deliveryLatencyMs.observe(labels, Math.max(0, now() - lastModifiedMs));
     }
   };
+
+  /**
+   * Settles one object after its deliveries ran: done checkpoints for the destinations that
+   * succeeded, one delayed retry for the recoverable failures (scoped to them), dead letters
+   * for the rest. Resolves only when all of that is durable.
+   */
+  const finishItem = async (
+    item: WorkItem,
+    tenantId: string,
+    outcomes: DestinationOutcome[],
+    deliveries: readonly DestinationResult[],
+    stats: ReadStats | undefined,
+  ): Promise<ItemOutcome> => {
+    const ckKey = checkpointKey(item);
+    const toRetry: DestinationResult[] = [];
+    for (const d of deliveries) {
+      const { destination } = d;
+      const labels = { tenant: tenantId, kind: destination.kind };
+      if (!d.failure) {
+        await options.checkpoints.save(ckKey, destination.id, { offset: d.accepted, done: true });
+        metrics.deliveries.inc({ ...labels, result: 'success' });
+        outcomes.push({
+          type: destination.type,
+          status: DestinationStatus.DELIVERED,
+          delivered: d.delivered,
+        });
+        continue;
+      }
+      if (d.failure.retryable && item.attempt < delayedRetry.maxAttempts) {
+        toRetry.push(d);
+        continue;
+      }
+      const reason = d.failure.retryable ? DeadLetterReason.RETRIES_EXHAUSTED : d.failure.reason;
+      await deadLetter({
+        tenantId,
+        destination: destination.type,
+        objectKey: item.key,
+        reason,
+        message: d.failure.retryable
+          ? `Gave up after ${item.attempt + 1} deliveries; last error (${d.failure.reason}): ${d.failure.message}`
+          : d.failure.message,
+        attempts: item.attempt + 1,
+        offset: d.accepted,
+      });
+      metrics.deliveries.inc({ ...labels, result: 'failed' });
+      outcomes.push({
+        type: destination.type,
+        status: DestinationStatus.DEAD_LETTERED,
+        delivered: d.delivered,
+        reason,
+      });
+    }
+
+    if (toRetry.length > 0) {
+      const attempt = item.attempt + 1;
+      const delayMs = delayedRetryDelayMs(attempt, delayedRetry, random);
+      await options.queue.send(
+        encodeWorkItem({ ...item, destinations: toRetry.map((d) => d.destination.type), attempt }),
+        { delayMs },
+      );
+      for (const d of toRetry) {
+        metrics.delayedRetries.inc({ tenant: tenantId, kind: d.destination.kind });
+        metrics.deliveries.inc({ tenant: tenantId, kind: d.destination.kind, result: 'retry' });
+        outcomes.push({
+          type: d.destination.type,
+          status: DestinationStatus.RETRY_SCHEDULED,
+          delivered: d.delivered,
+          reason: d.failure!.reason,
+        });
+      }
+      logger.warn('Scheduled a delayed retry.', {
+        tenant: tenantId,
+        object: item.key,
+        destinations: toRetry.map((d) => d.destination.type),
+        attempt,
+        delayMs,
+        reasons: toRetry.map((d) => d.failure!.reason),
+      });
+    }
+
+    const result = summarize(outcomes);
+    metrics.objects.inc({ result });
+    logger.debug('Processed an object.', { object: item.key, result, records: stats?.records ?? 0 });
+    return { key: item.key, tenantId, result, destinations: outcomes, ...(stats !== undefined && { stats }) };
+  };
+
 
   const processItem = async (item: WorkItem, signal: AbortSignal): Promise<ItemOutcome> => {
     if (signal.aborted) throw new AbortedError();
@@ -368,76 +468,7 @@ export function createProcessor(options: ProcessorOptions): Processor {
     for (const [reason, n] of Object.entries(stats.skipped)) metrics.linesSkipped.inc({ reason }, n);
     if (readFailure) for (const d of deliveries) d.failure ??= readFailure;
 
-    const toRetry: Delivery[] = [];
-    for (const d of deliveries) {
-      const { destination } = d;
-      const labels = { tenant: tenantId, kind: destination.kind };
-      if (!d.failure) {
-        await options.checkpoints.save(ckKey, destination.id, { offset: d.accepted, done: true });
-        metrics.deliveries.inc({ ...labels, result: 'success' });
-        outcomes.push({
-          type: destination.type,
-          status: DestinationStatus.DELIVERED,
-          delivered: d.delivered,
-        });
-        continue;
-      }
-      if (d.failure.retryable && item.attempt < delayedRetry.maxAttempts) {
-        toRetry.push(d);
-        continue;
-      }
-      const reason = d.failure.retryable ? DeadLetterReason.RETRIES_EXHAUSTED : d.failure.reason;
-      await deadLetter({
-        tenantId,
-        destination: destination.type,
-        objectKey: item.key,
-        reason,
-        message: d.failure.retryable
-          ? `Gave up after ${item.attempt + 1} deliveries; last error (${d.failure.reason}): ${d.failure.message}`
-          : d.failure.message,
-        attempts: item.attempt + 1,
-        offset: d.accepted,
-      });
-      metrics.deliveries.inc({ ...labels, result: 'failed' });
-      outcomes.push({
-        type: destination.type,
-        status: DestinationStatus.DEAD_LETTERED,
-        delivered: d.delivered,
-        reason,
-      });
-    }
-
-    if (toRetry.length > 0) {
-      const attempt = item.attempt + 1;
-      const delayMs = delayedRetryDelayMs(attempt, delayedRetry, random);
-      await options.queue.send(
-        encodeWorkItem({ ...item, destinations: toRetry.map((d) => d.destination.type), attempt }),
-        { delayMs },
-      );
-      for (const d of toRetry) {
-        metrics.delayedRetries.inc({ tenant: tenantId, kind: d.destination.kind });
-        metrics.deliveries.inc({ tenant: tenantId, kind: d.destination.kind, result: 'retry' });
-        outcomes.push({
-          type: d.destination.type,
-          status: DestinationStatus.RETRY_SCHEDULED,
-          delivered: d.delivered,
-          reason: d.failure!.reason,
-        });
-      }
-      logger.warn('Scheduled a delayed retry.', {
-        tenant: tenantId,
-        object: item.key,
-        destinations: toRetry.map((d) => d.destination.type),
-        attempt,
-        delayMs,
-        reasons: toRetry.map((d) => d.failure!.reason),
-      });
-    }
-
-    const result = summarize(outcomes);
-    metrics.objects.inc({ result });
-    logger.debug('Processed an object.', { object: item.key, result, records: stats.records });
-    return { key: item.key, tenantId, result, destinations: outcomes, stats };
+    return finishItem(item, tenantId, outcomes, deliveries, stats);
   };
 
   return {

@@ -96,6 +96,7 @@ async function createHarness(options: { delayedRetry?: DelayedRetryConfig } = {}
     logger: silentLogger,
     registry,
     now,
+    retireAfterMs: 1,
   });
   const processor = createProcessor({
     objectStore: objects,
@@ -388,6 +389,7 @@ describe('createProcessor', () => {
     expect(failing!.accepted.map((r) => r.offset)).toEqual([0, 1, 2]);
     expect(recovered!.accepted.map((r) => r.offset)).toEqual([3, 4, 5, 6, 7, 8, 9]);
     expect(recovered!.accepted.map((r) => r.event)).toEqual(events.slice(3));
+    await new Promise((r) => setTimeout(r, 20));
     expect(failing!.closed).toBe(true);
     expect(await readAllNdjson(outputDir(h, tenant))).toEqual(events);
   });
