@@ -6,13 +6,14 @@
  * CPU, the recording request proxy (test/helpers/aws-request-proxy.ts) in front of it. Creates
  * a central bucket, the router's DynamoDB tables and one `cloudwatch` delivery config per
  * tenant, puts generated gzip NDJSON objects (~700-byte events, several pods per tenant) into
- * the bucket, then calls `processor.processItem` for each key, one at a time. Measures wall
+ * the bucket, then hands the keys to `processor.processItems` in Lambda-sized batches
+ * (BENCH_AWS_BATCH, default 100: an SQS event source with a batching window). Measures wall
  * and process CPU time, and from the proxy: PutLogEvents calls per stream against the least
  * possible, STS AssumeRole calls and DynamoDB calls by operation. A second run on a fresh
  * router with twice the objects shows which calls grow with the number of objects.
  *
  * Options: BENCH_AWS_TENANTS (default 4), BENCH_AWS_PODS (pods per tenant, 2),
- * BENCH_AWS_OBJECTS (40), BENCH_AWS_EVENTS_PER_OBJECT (5000).
+ * BENCH_AWS_OBJECTS (40), BENCH_AWS_EVENTS_PER_OBJECT (5000), BENCH_AWS_BATCH (100).
  * Prints markdown tables, writes bench/out/aws-results.json, exits 1 when a check fails.
  */
 import { type ChildProcess, fork } from 'node:child_process';
@@ -50,6 +51,8 @@ import {
 } from '../test/helpers/aws-request-proxy.js';
 import { EVENT_BYTES } from './data.js';
 
+/** Messages per processor call, like one Lambda invocation's SQS batch. */
+const BATCH_SIZE = Number(process.env['BENCH_AWS_BATCH'] ?? 100);
 const here = dirname(fileURLToPath(import.meta.url));
 const PROXY_CHILD_FLAG = '--proxy-child';
 const CENTRAL_ROLE = 'arn:aws:iam::222222222222:role/CentralLogDistribution';
@@ -345,11 +348,21 @@ async function runProcessor(
   try {
     const cpuBefore = process.cpuUsage();
     const started = performance.now();
-    for (const { key } of objects) {
-      const outcome = await router.processor.processItem({ key, attempt: 0 }, signal);
-      if (outcome.result !== 'completed') {
-        throw new Error(`${key}: ${outcome.result} ${JSON.stringify(outcome.destinations)}`);
-      }
+    // The objects arrive as Lambda batches of BENCH_AWS_BATCH messages (an SQS event source
+    // with a batching window); each batch packs consecutive objects of one pod together.
+    for (let start = 0; start < objects.length; start += BATCH_SIZE) {
+      const batch = objects.slice(start, start + BATCH_SIZE);
+      const settled = await router.processor.processItems(
+        batch.map(({ key }) => ({ key, attempt: 0 })),
+        signal,
+      );
+      settled.forEach((result, n) => {
+        const key = batch[n]!.key;
+        if (result.status === 'rejected') throw new Error(`${key}: ${String(result.reason)}`);
+        if (result.value.result !== 'completed') {
+          throw new Error(`${key}: ${result.value.result} ${JSON.stringify(result.value.destinations)}`);
+        }
+      });
     }
     wallMs = performance.now() - started;
     const cpu = process.cpuUsage(cpuBefore);

@@ -112,6 +112,23 @@ export interface Processor {
   processItem(item: WorkItem, signal: AbortSignal): Promise<ItemOutcome>;
 }
 
+/** The processor as `createProcessor` builds it: also handles batches, packing across objects. */
+export interface BatchProcessor extends Processor {
+  /**
+   * Handles several objects, packing consecutive objects of one pod into shared requests
+   * where every matching destination can (`packsAcrossObjects`). Per item: its outcome, or
+   * the error that kept it from being settled (leave its message on the queue).
+   */
+  processItems(items: readonly WorkItem[], signal: AbortSignal): Promise<PromiseSettledResult<ItemOutcome>[]>;
+  /** `processMessage` for a batch of messages (a Lambda event, an SQS receive), packing across them. */
+  processMessages(bodies: readonly string[], signal: AbortSignal): Promise<PromiseSettledResult<MessageOutcome>[]>;
+}
+
+/** Offsets of object i in a packed group are `i × OFFSET_STRIDE + offset`: exact up to 2^21 objects. */
+const OFFSET_STRIDE = 2 ** 32;
+/** Packed groups processed at once (each group is sequential inside). */
+const PACKED_GROUP_CONCURRENCY = 4;
+
 const MAX_BODY_IN_DEAD_LETTER = 2_048;
 
 /** Why a destination did not finish an object. */
@@ -171,7 +188,7 @@ class CheckpointSaveError extends Error {
  * const processor = createProcessor({ objectStore, resolver, checkpoints, deadLetters, queue, logger, registry });
  * await processor.processMessage(message.body, signal);
  */
-export function createProcessor(options: ProcessorOptions): Processor {
+export function createProcessor(options: ProcessorOptions): BatchProcessor {
   const metrics: ProcessorMetrics = createProcessorMetrics(options.registry);
   const delayedRetry = options.delayedRetry ?? defaultDelayedRetryConfig();
   const now = options.now ?? Date.now;
@@ -471,31 +488,298 @@ export function createProcessor(options: ProcessorOptions): Processor {
     return finishItem(item, tenantId, outcomes, deliveries, stats);
   };
 
+
+  /** Items that may share requests: same pod key prefix, bucket, scope, attempt and replay. */
+  const groupKeyOf = (item: WorkItem): string | undefined => {
+    const slash = item.key.lastIndexOf('/');
+    if (slash <= 0 || item.key.startsWith('_')) return undefined;
+    return JSON.stringify([item.key.slice(0, slash), item.bucket, item.destinations, item.attempt, item.replayId]);
+  };
+
+  /**
+   * One pod's objects, in key (time) order, through shared planners. Falls back to one object
+   * at a time unless every matching destination packs across objects. A batch that ends in
+   * object j completes every object before j: their checkpoints are saved as it is accepted.
+   */
+  const processPackedGroup = async (items: readonly WorkItem[], signal: AbortSignal): Promise<ItemOutcome[]> => {
+    const one = async () => {
+      const outcomes: ItemOutcome[] = [];
+      for (const item of items) outcomes.push(await processItem(item, signal));
+      return outcomes;
+    };
+    if (items.length < 2) return one();
+    let objects: LogObjectKey[];
+    try {
+      objects = items.map((i) => parseObjectKey(i.key)).filter((o): o is LogObjectKey => o.kind === 'log');
+    } catch {
+      return one();
+    }
+    if (objects.length !== items.length) return one();
+    const first = items[0]!;
+    const { tenantId, application } = objects[0]!;
+    const inScope = (type: string) => first.destinations === undefined || first.destinations.includes(type);
+    const tenant = await options.resolver.resolve(tenantId);
+    const matching = tenant.destinations.filter(
+      (d) => inScope(d.type) && d.accepts(application) && isActiveNow(d, now()),
+    );
+    if (
+      tenant.invalid.some((i) => inScope(i.type)) ||
+      matching.length === 0 ||
+      matching.some((d) => d.sink.packsAcrossObjects !== true)
+    ) {
+      return one();
+    }
+
+    const count = items.length;
+    const ids = matching.map((d) => d.id);
+    const checkpointsByItem = await Promise.all(items.map((i) => options.checkpoints.getMany(checkpointKey(i), ids)));
+    const context = first.bucket !== undefined ? { bucket: first.bucket } : {};
+    const lanes = matching.map((destination) => {
+      const accepted = checkpointsByItem.map((c) => c.get(destination.id)?.offset ?? -1);
+      return {
+        destination,
+        planner: destination.sink.createPlanner(objects[0]!, context),
+        doneAtStart: checkpointsByItem.map((c) => c.get(destination.id)?.done === true),
+        accepted,
+        delivered: new Array<number>(count).fill(0),
+        failure: undefined as Failure | undefined,
+        failedFrom: Number.POSITIVE_INFINITY,
+      };
+    });
+    type Lane = (typeof lanes)[number];
+    const lastOffsetOf: number[] = new Array<number>(count).fill(-1);
+    const readFailures: (Failure | undefined)[] = new Array<Failure | undefined>(count);
+    const stats = items.map(() => emptyReadStats());
+
+    const accept = async (lane: Lane, item: number, offset: number) => {
+      if (lane.doneAtStart[item] || offset <= lane.accepted[item]!) return;
+      try {
+        await options.checkpoints.save(checkpointKey(items[item]!), lane.destination.id, { offset, done: false });
+      } catch (cause) {
+        throw new CheckpointSaveError('Saving a checkpoint failed.', { cause });
+      }
+      lane.delivered[item]! += offset - lane.accepted[item]!;
+      lane.accepted[item] = offset;
+    };
+    const sendLane = async (lane: Lane, batches: Batch[], lastModifiedMs: number) => {
+      const labels = { tenant: tenantId, kind: lane.destination.kind };
+      for (const batch of batches) {
+        if (lane.failure) return;
+        try {
+          await sendWithRetry((b, s) => lane.destination.sink.send(b, s), batch, lane.destination.sink.retry, signal, {
+            now,
+            random,
+            onRetry: (error) => metrics.quickRetries.inc({ kind: lane.destination.kind, reason: error.reason }),
+          });
+        } catch (error) {
+          if (error instanceof AbortedError) throw error;
+          lane.failure = failureOf(error);
+          // Every record before this batch was accepted: the objects before its first one are complete.
+          lane.failedFrom = Math.floor(batch.firstOffset / OFFSET_STRIDE);
+          metrics.eventsFailed.inc(labels, batch.count);
+          return;
+        }
+        const from = Math.floor(batch.firstOffset / OFFSET_STRIDE);
+        const to = Math.floor(batch.lastOffset / OFFSET_STRIDE);
+        for (let k = from; k < to; k++) await accept(lane, k, lastOffsetOf[k]!);
+        await accept(lane, to, batch.lastOffset % OFFSET_STRIDE);
+        metrics.eventsDelivered.inc(labels, batch.count);
+        metrics.bytesDelivered.inc(labels, batch.bytes);
+        metrics.deliveryLatencyMs.observe(labels, Math.max(0, now() - lastModifiedMs));
+      }
+    };
+
+    let lastModifiedMs = now();
+    for (let i = 0; i < count; i++) {
+      if (lanes.every((l) => l.failure)) break;
+      const item = items[i]!;
+      const base = i * OFFSET_STRIDE;
+      try {
+        const store = options.objectStoreFor?.(item.bucket) ?? options.objectStore;
+        const { body, info } = await store.get(item.key);
+        lastModifiedMs = info.lastModifiedMs;
+        try {
+          for await (const records of readObjectRecords(body, {
+            fallbackMs: info.lastModifiedMs,
+            stats: stats[i]!,
+            ...(options.maxLineBytes !== undefined && { maxLineBytes: options.maxLineBytes }),
+          })) {
+            lastOffsetOf[i] = records.at(-1)!.offset;
+            const sends: Promise<void>[] = [];
+            for (const lane of lanes) {
+              if (lane.failure || lane.doneAtStart[i]) continue;
+              const batches: Batch[] = [];
+              for (const record of records) {
+                if (record.offset <= lane.accepted[i]!) continue;
+                const closed = lane.planner.add(i === 0 ? record : { ...record, offset: base + record.offset });
+                if (closed.length > 0) batches.push(...closed);
+              }
+              if (batches.length > 0) sends.push(sendLane(lane, batches, info.lastModifiedMs));
+            }
+            if (sends.length > 0) await settleAll(sends);
+          }
+        } catch (error) {
+          if (!(error instanceof CorruptObjectError)) throw error;
+          readFailures[i] = { retryable: false, reason: DeadLetterReason.CORRUPT_OBJECT, message: error.message };
+        }
+      } catch (error) {
+        if (error instanceof AbortedError || signal.aborted) throw error instanceof AbortedError ? error : new AbortedError();
+        if (error instanceof CheckpointSaveError) throw error.cause;
+        readFailures[i] =
+          error instanceof ObjectNotFoundError
+            ? { retryable: false, reason: DeadLetterReason.OBJECT_NOT_FOUND, message: error.message }
+            : error instanceof ObjectKeyError
+              ? { retryable: false, reason: DeadLetterReason.INVALID_OBJECT_KEY, message: error.message }
+              : { retryable: true, reason: 'object_read_failed', message: error instanceof Error ? error.message : String(error) };
+      }
+    }
+    try {
+      await settleAll(lanes.filter((l) => !l.failure).map((l) => sendLane(l, l.planner.flush(), lastModifiedMs)));
+    } catch (error) {
+      if (error instanceof CheckpointSaveError) throw error.cause;
+      throw error;
+    }
+
+    const outcomes: ItemOutcome[] = [];
+    for (let i = 0; i < count; i++) {
+      metrics.eventsRead.inc(stats[i]!.records);
+      for (const [reason, n] of Object.entries(stats[i]!.skipped)) metrics.linesSkipped.inc({ reason }, n);
+      const itemOutcomes: DestinationOutcome[] = [];
+      const results: DestinationResult[] = [];
+      for (const lane of lanes) {
+        if (lane.doneAtStart[i]) {
+          itemOutcomes.push({ type: lane.destination.type, status: DestinationStatus.ALREADY_DONE, delivered: 0 });
+          continue;
+        }
+        const failure = i >= lane.failedFrom ? lane.failure : readFailures[i];
+        results.push({
+          destination: lane.destination,
+          accepted: lane.accepted[i]!,
+          delivered: lane.delivered[i]!,
+          ...(failure !== undefined && { failure }),
+        });
+      }
+      outcomes.push(await finishItem(items[i]!, tenantId, itemOutcomes, results, stats[i]));
+    }
+    return outcomes;
+  };
+
+  const processItems = async (
+    items: readonly WorkItem[],
+    signal: AbortSignal,
+  ): Promise<PromiseSettledResult<ItemOutcome>[]> => {
+    const results: PromiseSettledResult<ItemOutcome>[] = new Array(items.length);
+    const groups = new Map<string, number[]>();
+    const singles: number[] = [];
+    items.forEach((item, index) => {
+      const key = groupKeyOf(item);
+      if (key === undefined) singles.push(index);
+      else groups.set(key, [...(groups.get(key) ?? []), index]);
+    });
+    const tasks: (() => Promise<void>)[] = [];
+    for (const index of singles) {
+      tasks.push(async () => {
+        results[index] = await processItem(items[index]!, signal).then(
+          (value) => ({ status: 'fulfilled', value }) as const,
+          (reason: unknown) => ({ status: 'rejected', reason }) as const,
+        );
+      });
+    }
+    for (const indexes of groups.values()) {
+      // Key order is time order: the file name starts with YYYYMMDD-HHMMSS.
+      indexes.sort((a, b) => (items[a]!.key < items[b]!.key ? -1 : items[a]!.key > items[b]!.key ? 1 : 0));
+      tasks.push(async () => {
+        try {
+          const outcomes = await processPackedGroup(
+            indexes.map((i) => items[i]!),
+            signal,
+          );
+          indexes.forEach((i, n) => {
+            results[i] = { status: 'fulfilled', value: outcomes[n]! };
+          });
+        } catch (reason) {
+          for (const i of indexes) results[i] = { status: 'rejected', reason };
+        }
+      });
+    }
+    let next = 0;
+    const worker = async () => {
+      while (next < tasks.length) await tasks[next++]!();
+    };
+    await Promise.all(Array.from({ length: Math.min(PACKED_GROUP_CONCURRENCY, tasks.length) }, worker));
+    return results;
+  };
+
+
+  /** A message's work items, or the outcome for a message with none (ignored or invalid, dead-lettered). */
+  const parseMessage = async (body: string): Promise<{ items: WorkItem[] } | { outcome: MessageOutcome }> => {
+    try {
+      const parsed = parseNotification(body);
+      if (parsed.ignoredReason) {
+        metrics.notifications.inc({ result: parsed.ignoredReason });
+        return { outcome: { items: [] } };
+      }
+      return { items: parsed.items };
+    } catch (error) {
+      if (!(error instanceof NotificationError)) throw error;
+      metrics.notifications.inc({ result: 'invalid' });
+      await deadLetter({
+        tenantId: '',
+        destination: '*',
+        objectKey: '',
+        reason: DeadLetterReason.INVALID_NOTIFICATION,
+        message: `${error.message} Body: ${body.slice(0, MAX_BODY_IN_DEAD_LETTER)}`,
+        attempts: 1,
+        offset: -1,
+      });
+      return { outcome: { items: [], invalid: error.message } };
+    }
+  };
+
+  const processMessages = async (
+    bodies: readonly string[],
+    signal: AbortSignal,
+  ): Promise<PromiseSettledResult<MessageOutcome>[]> => {
+    const results: PromiseSettledResult<MessageOutcome>[] = new Array(bodies.length);
+    const items: WorkItem[] = [];
+    const owners: number[] = [];
+    for (const [index, body] of bodies.entries()) {
+      try {
+        const parsed = await parseMessage(body);
+        if ('outcome' in parsed) {
+          results[index] = { status: 'fulfilled', value: parsed.outcome };
+          continue;
+        }
+        metrics.notifications.inc({ result: 'processed' });
+        for (const item of parsed.items) {
+          items.push(item);
+          owners.push(index);
+        }
+        results[index] = { status: 'fulfilled', value: { items: [] } };
+      } catch (reason) {
+        results[index] = { status: 'rejected', reason };
+      }
+    }
+    const settled = await processItems(items, signal);
+    settled.forEach((result, n) => {
+      const owner = owners[n]!;
+      const current = results[owner]!;
+      if (current.status === 'rejected') return;
+      // A message is settled only when every one of its items is.
+      results[owner] =
+        result.status === 'rejected' ? result : { status: 'fulfilled', value: { items: [...current.value.items, result.value] } };
+    });
+    return results;
+  };
+
   return {
     processItem,
+    processItems,
+    processMessages,
     async processMessage(body, signal) {
-      let items: WorkItem[];
-      try {
-        const parsed = parseNotification(body);
-        if (parsed.ignoredReason) {
-          metrics.notifications.inc({ result: parsed.ignoredReason });
-          return { items: [] };
-        }
-        items = parsed.items;
-      } catch (error) {
-        if (!(error instanceof NotificationError)) throw error;
-        metrics.notifications.inc({ result: 'invalid' });
-        await deadLetter({
-          tenantId: '',
-          destination: '*',
-          objectKey: '',
-          reason: DeadLetterReason.INVALID_NOTIFICATION,
-          message: `${error.message} Body: ${body.slice(0, MAX_BODY_IN_DEAD_LETTER)}`,
-          attempts: 1,
-          offset: -1,
-        });
-        return { items: [], invalid: error.message };
-      }
+      const parsed = await parseMessage(body);
+      if ('outcome' in parsed) return parsed.outcome;
+      const items = parsed.items;
       metrics.notifications.inc({ result: 'processed' });
       const outcomes: ItemOutcome[] = [];
       for (const item of items) outcomes.push(await processItem(item, signal));

@@ -5,7 +5,7 @@ import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { Registry } from 'prom-client';
 import { awsClientConfig, createCredentialBroker } from '../aws/index.js';
 import type { Logger } from '../logging/index.js';
-import { createProcessor, type Processor } from '../pipeline/processor.js';
+import { type BatchProcessor, createProcessor } from '../pipeline/processor.js';
 import { createTenantDestinationResolver, type TenantDestinationResolver } from '../pipeline/tenant-destinations.js';
 import { cloudwatchSinkDefinition } from '../sinks/cloudwatch/index.js';
 import { fileSinkDefinition } from '../sinks/file/index.js';
@@ -23,7 +23,7 @@ import type { AwsRuntimeConfig } from './aws-env.js';
 
 /** The processor and its stores, on AWS. */
 export interface AwsRouter {
-  readonly processor: Processor;
+  readonly processor: BatchProcessor;
   readonly resolver: TenantDestinationResolver;
   readonly configs: DeliveryConfigStore;
   readonly checkpoints: CheckpointStore;

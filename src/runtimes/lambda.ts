@@ -1,7 +1,7 @@
 import { Registry } from 'prom-client';
 import { createLogger, type Logger } from '../logging/index.js';
 import { createEmfEmitter, type EmfEmitter } from '../metrics/index.js';
-import type { Processor } from '../pipeline/processor.js';
+import type { BatchProcessor, Processor } from '../pipeline/processor.js';
 import { awsRuntimeConfigFromEnv, ExecutionMode } from './aws-env.js';
 import { type AwsRouter, createAwsRouter } from './aws-router.js';
 
@@ -54,6 +54,24 @@ export function createSqsHandler(deps: SqsHandlerDeps) {
     try {
       const source = event.Records.find((r) => r.eventSourceARN)?.eventSourceARN;
       if (source && deps.onEventSource) await deps.onEventSource(source);
+      if ('processMessages' in deps.processor) {
+        // One call for the whole event: consecutive objects of one pod share requests.
+        const settled = await (deps.processor as BatchProcessor).processMessages(
+          event.Records.map((r) => r.body),
+          abort.signal,
+        );
+        settled.forEach((result, index) => {
+          if (result.status === 'fulfilled') return;
+          const record = event.Records[index]!;
+          failures.push({ itemIdentifier: record.messageId });
+          deps.logger.error('A message could not be processed; it stays on the queue.', {
+            messageId: record.messageId,
+            receiveCount: record.attributes?.ApproximateReceiveCount,
+            error: result.reason,
+          });
+        });
+        return { batchItemFailures: failures };
+      }
       let next = 0;
       const worker = async () => {
         while (next < event.Records.length) {

@@ -40,6 +40,12 @@ export interface Sink<P = unknown> {
   readonly kind: string;
   /** Quick-retry policy for this destination. */
   readonly retry: RetryConfig;
+  /**
+   * The planner may hold records of several consecutive objects of one pod in one request
+   * (the processor then gives it offsets that keep growing across objects), so a stream is
+   * packed as full as the destination's limits allow rather than object by object.
+   */
+  readonly packsAcrossObjects?: boolean;
   createPlanner(object: LogObjectKey, context?: PlannerContext): SinkPlanner<P>;
   /**
    * The one remote call.

@@ -39,6 +39,7 @@ const memoryConfigProperties = {
   fail_reason: Type.Optional(Type.String({ minLength: 1, description: 'DeliveryError reason.' })),
   batch_events: Type.Optional(Type.Integer({ minimum: 1, description: 'Records per batch.' })),
   refuse_create: Type.Optional(Type.Boolean({ description: 'create() throws ConfigValidationError.' })),
+  packs: Type.Optional(Type.Boolean({ description: 'The sink packs records of several objects into one batch.' })),
 };
 
 /** One attempt, no waiting: a failing batch fails at once, so tests never sleep. */
@@ -81,6 +82,7 @@ export function createMemorySinkKind(): MemorySinkKind {
       fail_reason?: string;
       batch_events?: number;
       refuse_create?: boolean;
+      packs?: boolean;
     };
     if (fields.refuse_create) {
       throw new ConfigValidationError([{ field: 'refuse_create', message: 'asks create() to refuse' }]);
@@ -95,6 +97,7 @@ export function createMemorySinkKind(): MemorySinkKind {
       sends: 0,
       closed: false,
       retry: SINGLE_ATTEMPT,
+      ...(fields.packs === true && { packsAcrossObjects: true }),
       createPlanner() {
         const accumulator = new BatchAccumulator<LogRecord, LogRecord[]>(
           { maxEvents: fields.batch_events ?? 1_000, maxBytes: Number.MAX_SAFE_INTEGER },

@@ -19,7 +19,7 @@ import {
   DeadLetterReason,
   DestinationStatus,
   ItemResult,
-  type Processor,
+  type BatchProcessor,
 } from '../../src/pipeline/processor.js';
 import {
   createTenantDestinationResolver,
@@ -71,7 +71,7 @@ interface Harness {
   readonly registry: Registry;
   readonly memory: MemorySinkKind;
   readonly resolver: TenantDestinationResolver;
-  readonly processor: Processor;
+  readonly processor: BatchProcessor;
   readonly clock: { nowMs: number };
 }
 
@@ -799,5 +799,107 @@ describe('createProcessor', () => {
     const id = destinationId({ tenant_id: tenant, type: 'file:archive' });
     expect(id).toBe(`${tenant}/file:archive`);
     expect((await h.checkpoints.getMany(key, [id])).get(id)).toEqual({ offset: 0, done: true });
+  });
+
+  describe('packing consecutive objects of one pod', () => {
+    /** Objects of one pod with increasing file names (time order), 4 records each. */
+    async function putPodObjects(h: Harness, tenant: string, count: number) {
+      const parts = objectKeyPartsFactory({ namespace: tenant, application: 'kube-apiserver' });
+      const objects: { key: string; events: Record<string, unknown>[] }[] = [];
+      for (let n = 0; n < count; n++) {
+        const key = `${parts.clusterId}/${tenant}/kube-apiserver/${parts.podName}/20240115-10300${n}-${randomId()}.json.gz`;
+        const events = Array.from({ length: 4 }, (_, i) =>
+          logEventFactory({ seq: n * 4 + i, namespace: tenant, timestamp: new Date(Date.parse('2024-01-15T10:30:00Z') + n * 4 + i).toISOString() }),
+        );
+        await h.objects.put(key, gzipObject(events));
+        objects.push({ key, events });
+      }
+      return objects;
+    }
+
+    it('fills shared requests across objects and completes every object', async () => {
+      // Prepare
+      const h = await createHarness();
+      const tenant = newTenant();
+      await putRows(h, tenant, [{ type: MEMORY_KIND, packs: true, batch_events: 10 }]);
+      const objects = await putPodObjects(h, tenant, 3);
+
+      // Act
+      const results = await h.processor.processItems(objects.map((o) => firstItem(o.key)), signal());
+
+      // Assess
+      const [sink] = h.memory.built;
+      expect(sink!.sends).toBe(2);
+      expect(sink!.accepted.map((r) => r.event)).toEqual(objects.flatMap((o) => o.events));
+      expect(results.map((r) => r.status === 'fulfilled' && r.value.destinations)).toEqual(
+        objects.map(() => [{ type: MEMORY_KIND, status: DestinationStatus.DELIVERED, delivered: 4 }]),
+      );
+      for (const o of objects) {
+        const checkpoint = (await h.checkpoints.getMany(o.key, [`${tenant}/${MEMORY_KIND}`])).get(`${tenant}/${MEMORY_KIND}`);
+        expect(checkpoint).toEqual({ offset: 3, done: true });
+      }
+    });
+
+    it('completes the objects before a failed shared request and retries the rest, resuming without repeats', async () => {
+      // Prepare
+      const h = await createHarness();
+      const tenant = newTenant();
+      await putRows(h, tenant, [{ type: MEMORY_KIND, packs: true, batch_events: 5, behaviour: 'retryable', accept_batches: 1 }]);
+      const objects = await putPodObjects(h, tenant, 3);
+
+      // Act
+      const first = await h.processor.processItems(objects.map((o) => firstItem(o.key)), signal());
+      h.clock.nowMs += 60_000;
+      const retries = await h.queue.receive({ maxMessages: 10, waitMs: 0 });
+      await putRows(h, tenant, [{ type: MEMORY_KIND, packs: true, batch_events: 5 }]);
+      const second = await h.processor.processMessages(retries.map((m) => m.body), signal());
+
+      // Assess
+      const statuses = first.map((r) => r.status === 'fulfilled' && r.value.destinations[0]!.status);
+      expect(statuses).toEqual([
+        DestinationStatus.DELIVERED,
+        DestinationStatus.RETRY_SCHEDULED,
+        DestinationStatus.RETRY_SCHEDULED,
+      ]);
+      expect(retries).toHaveLength(2);
+      expect(second.every((r) => r.status === 'fulfilled')).toBe(true);
+      const [failing, recovered] = h.memory.built;
+      const delivered = [...failing!.accepted, ...recovered!.accepted].map((r) => r.event);
+      expect(delivered).toEqual(objects.flatMap((o) => o.events));
+    });
+
+    it('delivers object by object when a matching destination does not pack', async () => {
+      // Prepare
+      const h = await createHarness();
+      const tenant = newTenant();
+      await putRows(h, tenant, [{ type: MEMORY_KIND, batch_events: 10 }, { type: 'file' }]);
+      const objects = await putPodObjects(h, tenant, 3);
+
+      // Act
+      const results = await h.processor.processItems(objects.map((o) => firstItem(o.key)), signal());
+
+      // Assess
+      expect(h.memory.built[0]!.sends).toBe(3);
+      expect(results.every((r) => r.status === 'fulfilled' && r.value.result === 'completed')).toBe(true);
+      expect(await readAllNdjson(outputDir(h, tenant))).toEqual(objects.flatMap((o) => o.events));
+    });
+
+    it('settles each message of a batch on its own: an invalid body is dead-lettered, the others delivered', async () => {
+      // Prepare
+      const h = await createHarness();
+      const tenant = newTenant();
+      await putRows(h, tenant, [{ type: MEMORY_KIND, packs: true }]);
+      const objects = await putPodObjects(h, tenant, 2);
+      const bodies = [...objects.map((o) => JSON.stringify({ v: 1, key: o.key, attempt: 0 })), 'not json'];
+
+      // Act
+      const results = await h.processor.processMessages(bodies, signal());
+
+      // Assess
+      expect(results.map((r) => r.status)).toEqual(['fulfilled', 'fulfilled', 'fulfilled']);
+      expect(results[2]!.status === 'fulfilled' && results[2]!.value.invalid).toMatch(/not valid JSON/);
+      expect(h.memory.built[0]!.sends).toBe(1);
+      expect((await h.deadLetters.list()).map((d) => d.reason)).toEqual(['invalid_notification']);
+    });
   });
 });

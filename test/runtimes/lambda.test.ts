@@ -71,3 +71,31 @@ describe('createSqsHandler', () => {
     expect(sources).toEqual(['arn:aws:sqs:us-east-1:123456789012:q']);
   });
 });
+
+describe('createSqsHandler with a batch processor', () => {
+  it('hands the whole event to processMessages and reports only the messages it could not settle', async () => {
+    // Prepare
+    const bodies: string[][] = [];
+    const processor = {
+      processMessage: () => Promise.reject(new Error('not used')),
+      processItem: () => Promise.reject(new Error('not used')),
+      processItems: () => Promise.reject(new Error('not used')),
+      async processMessages(batch: readonly string[]) {
+        bodies.push([...batch]);
+        return batch.map((body) =>
+          body === 'b'
+            ? ({ status: 'rejected', reason: new Error('DynamoDB unreachable') } as const)
+            : ({ status: 'fulfilled', value: { items: [] } } as const),
+        );
+      },
+    };
+    const handle = createSqsHandler({ processor, logger: silentLogger });
+
+    // Act
+    const response = await handle({ Records: [record('a'), record('b'), record('c')] }, { getRemainingTimeInMillis: () => 60_000 });
+
+    // Assess
+    expect(bodies).toEqual([['a', 'b', 'c']]);
+    expect(response).toEqual({ batchItemFailures: [{ itemIdentifier: 'b' }] });
+  });
+});

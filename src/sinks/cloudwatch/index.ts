@@ -105,6 +105,7 @@ export function createCloudwatchSink(
 
   return {
     kind: CLOUDWATCH_KIND,
+    packsAcrossObjects: true,
     retry: { ...defaultRetryConfig(), ...fields.retry },
     createPlanner: (object) =>
       createCloudwatchPlanner(logStreamNameFor(object, template), { limits, now, registry: deps.registry }),
