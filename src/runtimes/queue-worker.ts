@@ -1,6 +1,6 @@
 import { AbortedError } from '../domain/index.js';
 import type { Logger } from '../logging/index.js';
-import type { MessageOutcome, Processor } from '../pipeline/processor.js';
+import type { BatchProcessor, MessageOutcome, Processor } from '../pipeline/processor.js';
 import type { NotificationQueue, QueueMessage } from '../stores/ports.js';
 
 export interface QueueWorkerOptions {
@@ -15,6 +15,11 @@ export interface QueueWorkerOptions {
   readonly waitMs?: number;
   /** Told about every handled message (progress output, tests). */
   readonly onOutcome?: (outcome: MessageOutcome, message: QueueMessage) => void;
+  /**
+   * Hand each receive (up to 10 messages) to `processMessages` as one batch, so consecutive
+   * objects of one pod share requests; `concurrency` then counts batches.
+   */
+  readonly batches?: boolean;
 }
 
 export interface QueueWorker {
@@ -48,6 +53,9 @@ export function createQueueWorker(options: QueueWorkerOptions): QueueWorker {
   const concurrency = options.concurrency ?? DEFAULT_WORKER_CONCURRENCY;
   const visibilityTimeoutMs = options.visibilityTimeoutMs ?? DEFAULT_VISIBILITY_TIMEOUT_MS;
   const waitMs = options.waitMs ?? DEFAULT_WAIT_MS;
+  if (options.batches && !('processMessages' in processor)) {
+    throw new TypeError('Batch mode needs a processor with processMessages (createProcessor builds one).');
+  }
   const abort = new AbortController();
   const inFlight = new Set<Promise<void>>();
   let running = false;
@@ -83,6 +91,62 @@ export function createQueueWorker(options: QueueWorkerOptions): QueueWorker {
     }
   };
 
+  const settleOne = async (message: QueueMessage, result: PromiseSettledResult<MessageOutcome>) => {
+    if (result.status === 'fulfilled') {
+      await queue.delete(message.receiptHandle);
+      options.onOutcome?.(result.value, message);
+      return;
+    }
+    if (result.reason instanceof AbortedError || abort.signal.aborted) {
+      await queue.changeVisibility(message.receiptHandle, 0).catch(() => {});
+      return;
+    }
+    logger.error('Processing a message failed; it will be delivered again after its visibility timeout.', {
+      messageId: message.id,
+      receiveCount: message.receiveCount,
+      error: result.reason,
+    });
+  };
+
+  const handleBatch = async (messages: QueueMessage[]) => {
+    const heartbeat = setInterval(
+      () => {
+        for (const message of messages) {
+          queue.changeVisibility(message.receiptHandle, visibilityTimeoutMs).catch((error: unknown) => {
+            logger.warn('Extending the visibility of a message failed.', { messageId: message.id, error });
+          });
+        }
+      },
+      Math.max(1_000, visibilityTimeoutMs / 2),
+    );
+    try {
+      let settled: PromiseSettledResult<MessageOutcome>[];
+      try {
+        settled = await (processor as BatchProcessor).processMessages(
+          messages.map((m) => m.body),
+          abort.signal,
+        );
+      } catch (reason) {
+        settled = messages.map(() => ({ status: 'rejected', reason }));
+      }
+      for (const [index, message] of messages.entries()) {
+        await settleOne(message, settled[index]!).catch((error: unknown) =>
+          logger.error('Acknowledging a message failed; it will be delivered again.', { messageId: message.id, error }),
+        );
+      }
+    } finally {
+      clearInterval(heartbeat);
+    }
+  };
+
+  const trackBatch = (messages: QueueMessage[]) => {
+    const task = handleBatch(messages).finally(() => {
+      inFlight.delete(task);
+      slotFreed?.();
+    });
+    inFlight.add(task);
+  };
+
   const track = (message: QueueMessage) => {
     const task = handle(message).finally(() => {
       inFlight.delete(task);
@@ -108,7 +172,7 @@ export function createQueueWorker(options: QueueWorkerOptions): QueueWorker {
       let messages: QueueMessage[];
       try {
         messages = await queue.receive({
-          maxMessages: Math.min(MAX_RECEIVE, concurrency - inFlight.size),
+          maxMessages: options.batches ? MAX_RECEIVE : Math.min(MAX_RECEIVE, concurrency - inFlight.size),
           waitMs,
           visibilityTimeoutMs,
           signal: abort.signal,
@@ -119,7 +183,8 @@ export function createQueueWorker(options: QueueWorkerOptions): QueueWorker {
         await new Promise((r) => setTimeout(r, waitMs));
         continue;
       }
-      for (const message of messages) track(message);
+      if (options.batches && messages.length > 0) trackBatch(messages);
+      else for (const message of messages) track(message);
       if (messages.length === 0) {
         if (untilEmpty) {
           if (inFlight.size === 0) break;

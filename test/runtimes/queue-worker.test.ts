@@ -355,3 +355,51 @@ describe('createQueueWorker', () => {
     });
   });
 });
+
+describe('createQueueWorker in batch mode', () => {
+  /** A batch processor of our own port that refuses bodies starting with 'bad'. */
+  function batchProcessor() {
+    const batches: string[][] = [];
+    const processor = {
+      processMessage: vi.fn(),
+      processItem: vi.fn(),
+      processItems: vi.fn(),
+      processMessages: vi.fn(async (bodies: readonly string[]) => {
+        batches.push([...bodies]);
+        return bodies.map((body) =>
+          body.startsWith('bad')
+            ? ({ status: 'rejected', reason: new Error('store unreachable') } as const)
+            : ({ status: 'fulfilled', value: { items: [] } } as const),
+        );
+      }),
+    };
+    return { processor, batches };
+  }
+
+  it('hands each receive to processMessages as one batch and deletes only the settled messages', async () => {
+    // Prepare
+    const bodies = await sendMany(5);
+    await queue.send('bad-one');
+    const { processor, batches } = batchProcessor();
+    const w = worker(processor as unknown as Processor, { batches: true });
+
+    // Act
+    await w.drain();
+
+    // Assess
+    expect(batches).toHaveLength(1);
+    expect([...batches[0]!].sort()).toEqual([...bodies, 'bad-one'].sort());
+    expect(await queue.stats()).toMatchObject({ visible: 0, inFlight: 1 });
+  });
+
+  it('refuses batch mode for a processor without processMessages', () => {
+    // Prepare
+    const { processor } = recordingProcessor();
+
+    // Act
+    const build = () => worker(processor, { batches: true });
+
+    // Assess
+    expect(build).toThrow(/Batch mode needs a processor with processMessages/);
+  });
+});

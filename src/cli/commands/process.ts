@@ -81,6 +81,7 @@ export function registerProcessCommand(program: Command, io: CliIo, globals: () 
             logger,
             concurrency: config.concurrency,
             waitMs: sqsWaitMs(),
+            batches: true,
           });
           if (options.drain) {
             await worker.drain();
