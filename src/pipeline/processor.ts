@@ -129,6 +129,21 @@ const OFFSET_STRIDE = 2 ** 32;
 /** Packed groups processed at once (each group is sequential inside). */
 const PACKED_GROUP_CONCURRENCY = 4;
 
+/** An object of a packed group after the failed batch: never sent, retried without an attempt. */
+const NOT_ATTEMPTED: Readonly<{ retryable: true; reason: string; message: string }> = Object.freeze({
+  retryable: true,
+  reason: 'not_attempted',
+  message: 'An earlier object of the same pod failed first; this one was not sent yet.',
+});
+
+/** A promise's outcome as data. */
+function settle<T>(promise: Promise<T>): Promise<PromiseSettledResult<T>> {
+  return promise.then(
+    (value) => ({ status: 'fulfilled', value }) as const,
+    (reason: unknown) => ({ status: 'rejected', reason }) as const,
+  );
+}
+
 const MAX_BODY_IN_DEAD_LETTER = 2_048;
 
 /** Why a destination did not finish an object. */
@@ -281,7 +296,7 @@ export function createProcessor(options: ProcessorOptions): BatchProcessor {
         });
         continue;
       }
-      if (d.failure.retryable && item.attempt < delayedRetry.maxAttempts) {
+      if (d.failure.retryable && (item.attempt < delayedRetry.maxAttempts || d.failure === NOT_ATTEMPTED)) {
         toRetry.push(d);
         continue;
       }
@@ -307,7 +322,8 @@ export function createProcessor(options: ProcessorOptions): BatchProcessor {
     }
 
     if (toRetry.length > 0) {
-      const attempt = item.attempt + 1;
+      // Work that never reached the destination does not use up an attempt.
+      const attempt = toRetry.every((d) => d.failure === NOT_ATTEMPTED) ? item.attempt : item.attempt + 1;
       const delayMs = delayedRetryDelayMs(attempt, delayedRetry, random);
       await options.queue.send(
         encodeWorkItem({ ...item, destinations: toRetry.map((d) => d.destination.type), attempt }),
@@ -501,10 +517,14 @@ export function createProcessor(options: ProcessorOptions): BatchProcessor {
    * at a time unless every matching destination packs across objects. A batch that ends in
    * object j completes every object before j: their checkpoints are saved as it is accepted.
    */
-  const processPackedGroup = async (items: readonly WorkItem[], signal: AbortSignal): Promise<ItemOutcome[]> => {
+  const processPackedGroup = async (
+    items: readonly WorkItem[],
+    signal: AbortSignal,
+  ): Promise<PromiseSettledResult<ItemOutcome>[]> => {
+    if (signal.aborted) throw new AbortedError();
     const one = async () => {
-      const outcomes: ItemOutcome[] = [];
-      for (const item of items) outcomes.push(await processItem(item, signal));
+      const outcomes: PromiseSettledResult<ItemOutcome>[] = [];
+      for (const item of items) outcomes.push(await settle(processItem(item, signal)));
       return outcomes;
     };
     if (items.length < 2) return one();
@@ -544,6 +564,7 @@ export function createProcessor(options: ProcessorOptions): BatchProcessor {
         delivered: new Array<number>(count).fill(0),
         failure: undefined as Failure | undefined,
         failedFrom: Number.POSITIVE_INFINITY,
+        failedTo: Number.POSITIVE_INFINITY,
       };
     });
     type Lane = (typeof lanes)[number];
@@ -551,14 +572,16 @@ export function createProcessor(options: ProcessorOptions): BatchProcessor {
     const readFailures: (Failure | undefined)[] = new Array<Failure | undefined>(count);
     const stats = items.map(() => emptyReadStats());
 
-    const accept = async (lane: Lane, item: number, offset: number) => {
+    /** `count`: records the sink took for this object in the batch, when the batch held only it. */
+    const accept = async (lane: Lane, item: number, offset: number, count?: number) => {
       if (lane.doneAtStart[item] || offset <= lane.accepted[item]!) return;
       try {
         await options.checkpoints.save(checkpointKey(items[item]!), lane.destination.id, { offset, done: false });
       } catch (cause) {
         throw new CheckpointSaveError('Saving a checkpoint failed.', { cause });
       }
-      lane.delivered[item]! += offset - lane.accepted[item]!;
+      // A batch spanning objects only tells its total: count the records it covered instead.
+      lane.delivered[item]! += count ?? offset - lane.accepted[item]!;
       lane.accepted[item] = offset;
     };
     const sendLane = async (lane: Lane, batches: Batch[], lastModifiedMs: number) => {
@@ -576,13 +599,14 @@ export function createProcessor(options: ProcessorOptions): BatchProcessor {
           lane.failure = failureOf(error);
           // Every record before this batch was accepted: the objects before its first one are complete.
           lane.failedFrom = Math.floor(batch.firstOffset / OFFSET_STRIDE);
+          lane.failedTo = Math.floor(batch.lastOffset / OFFSET_STRIDE);
           metrics.eventsFailed.inc(labels, batch.count);
           return;
         }
         const from = Math.floor(batch.firstOffset / OFFSET_STRIDE);
         const to = Math.floor(batch.lastOffset / OFFSET_STRIDE);
         for (let k = from; k < to; k++) await accept(lane, k, lastOffsetOf[k]!);
-        await accept(lane, to, batch.lastOffset % OFFSET_STRIDE);
+        await accept(lane, to, batch.lastOffset % OFFSET_STRIDE, from === to ? batch.count : undefined);
         metrics.eventsDelivered.inc(labels, batch.count);
         metrics.bytesDelivered.inc(labels, batch.bytes);
         metrics.deliveryLatencyMs.observe(labels, Math.max(0, now() - lastModifiedMs));
@@ -640,7 +664,7 @@ export function createProcessor(options: ProcessorOptions): BatchProcessor {
       throw error;
     }
 
-    const outcomes: ItemOutcome[] = [];
+    const outcomes: PromiseSettledResult<ItemOutcome>[] = [];
     for (let i = 0; i < count; i++) {
       metrics.eventsRead.inc(stats[i]!.records);
       for (const [reason, n] of Object.entries(stats[i]!.skipped)) metrics.linesSkipped.inc({ reason }, n);
@@ -651,7 +675,10 @@ export function createProcessor(options: ProcessorOptions): BatchProcessor {
           itemOutcomes.push({ type: lane.destination.type, status: DestinationStatus.ALREADY_DONE, delivered: 0 });
           continue;
         }
-        const failure = i >= lane.failedFrom ? lane.failure : readFailures[i];
+        // The failed batch's objects share its failure; objects after it were never sent to this
+        // destination, so they get a retry that does not count as an attempt.
+        const failure =
+          i < lane.failedFrom ? readFailures[i] : i <= lane.failedTo ? lane.failure : NOT_ATTEMPTED;
         results.push({
           destination: lane.destination,
           accepted: lane.accepted[i]!,
@@ -659,7 +686,8 @@ export function createProcessor(options: ProcessorOptions): BatchProcessor {
           ...(failure !== undefined && { failure }),
         });
       }
-      outcomes.push(await finishItem(items[i]!, tenantId, itemOutcomes, results, stats[i]));
+      // Each object settles on its own: a failure settling one must not undo the others.
+      outcomes.push(await settle(finishItem(items[i]!, tenantId, itemOutcomes, results, stats[i])));
     }
     return outcomes;
   };
@@ -679,27 +707,38 @@ export function createProcessor(options: ProcessorOptions): BatchProcessor {
     const tasks: (() => Promise<void>)[] = [];
     for (const index of singles) {
       tasks.push(async () => {
-        results[index] = await processItem(items[index]!, signal).then(
-          (value) => ({ status: 'fulfilled', value }) as const,
-          (reason: unknown) => ({ status: 'rejected', reason }) as const,
-        );
+        results[index] = await settle(processItem(items[index]!, signal));
       });
     }
     for (const indexes of groups.values()) {
       // Key order is time order: the file name starts with YYYYMMDD-HHMMSS.
       indexes.sort((a, b) => (items[a]!.key < items[b]!.key ? -1 : items[a]!.key > items[b]!.key ? 1 : 0));
+      // The same object twice (a redelivered or repeated notification) goes through the group once;
+      // the copies follow it one at a time and find its checkpoints done.
+      const seen = new Set<string>();
+      const unique: number[] = [];
+      const repeats: number[] = [];
+      for (const i of indexes) {
+        const key = checkpointKey(items[i]!);
+        if (seen.has(key)) repeats.push(i);
+        else {
+          seen.add(key);
+          unique.push(i);
+        }
+      }
       tasks.push(async () => {
         try {
           const outcomes = await processPackedGroup(
-            indexes.map((i) => items[i]!),
+            unique.map((i) => items[i]!),
             signal,
           );
-          indexes.forEach((i, n) => {
-            results[i] = { status: 'fulfilled', value: outcomes[n]! };
+          unique.forEach((i, n) => {
+            results[i] = outcomes[n]!;
           });
         } catch (reason) {
-          for (const i of indexes) results[i] = { status: 'rejected', reason };
+          for (const i of unique) results[i] = { status: 'rejected', reason };
         }
+        for (const i of repeats) results[i] = await settle(processItem(items[i]!, signal));
       });
     }
     let next = 0;
@@ -709,7 +748,6 @@ export function createProcessor(options: ProcessorOptions): BatchProcessor {
     await Promise.all(Array.from({ length: Math.min(PACKED_GROUP_CONCURRENCY, tasks.length) }, worker));
     return results;
   };
-
 
   /** A message's work items, or the outcome for a message with none (ignored or invalid, dead-lettered). */
   const parseMessage = async (body: string): Promise<{ items: WorkItem[] } | { outcome: MessageOutcome }> => {

@@ -868,6 +868,66 @@ describe('createProcessor', () => {
       expect(delivered).toEqual(objects.flatMap((o) => o.events));
     });
 
+    it('delivers an object named twice in one batch once; the copy finds it done', async () => {
+      // Prepare
+      const h = await createHarness();
+      const tenant = newTenant();
+      await putRows(h, tenant, [{ type: MEMORY_KIND, packs: true }]);
+      const [a, b] = await putPodObjects(h, tenant, 2);
+
+      // Act
+      const results = await h.processor.processItems([firstItem(a!.key), firstItem(a!.key), firstItem(b!.key)], signal());
+
+      // Assess
+      expect(h.memory.built[0]!.accepted.map((r) => r.event)).toEqual([...a!.events, ...b!.events]);
+      const statuses = results.map((r) => r.status === 'fulfilled' && r.value.destinations[0]!.status);
+      expect(statuses).toEqual([DestinationStatus.DELIVERED, DestinationStatus.ALREADY_DONE, DestinationStatus.DELIVERED]);
+    });
+
+    it('dead-letters only the objects of a permanently failed batch; later objects are retried without using an attempt', async () => {
+      // Prepare
+      const h = await createHarness();
+      const tenant = newTenant();
+      await putRows(h, tenant, [{ type: MEMORY_KIND, packs: true, batch_events: 4, behaviour: 'permanent' }]);
+      const objects = await putPodObjects(h, tenant, 3);
+
+      // Act
+      const results = await h.processor.processItems(objects.map((o) => firstItem(o.key)), signal());
+      h.clock.nowMs += 60_000;
+      const retries = await h.queue.receive({ maxMessages: 10, waitMs: 0 });
+
+      // Assess
+      const statuses = results.map((r) => r.status === 'fulfilled' && r.value.destinations[0]!.status);
+      expect(statuses).toEqual([
+        DestinationStatus.DEAD_LETTERED,
+        DestinationStatus.RETRY_SCHEDULED,
+        DestinationStatus.RETRY_SCHEDULED,
+      ]);
+      expect((await h.deadLetters.list()).map((d) => d.objectKey)).toEqual([objects[0]!.key]);
+      expect(retries.map((m) => (JSON.parse(m.body) as { attempt: number }).attempt)).toEqual([0, 0]);
+    });
+
+    it('settles each object of a group on its own when settling one fails', async () => {
+      // Prepare
+      const h = await createHarness();
+      const tenant = newTenant();
+      await putRows(h, tenant, [{ type: MEMORY_KIND, packs: true, batch_events: 2, behaviour: 'retryable' }]);
+      const objects = await putPodObjects(h, tenant, 3);
+      const send = h.queue.send.bind(h.queue);
+      let sends = 0;
+      vi.spyOn(h.queue, 'send').mockImplementation(async (body, options) => {
+        sends++;
+        if (sends === 2) throw new Error('queue unreachable');
+        return send(body, options);
+      });
+
+      // Act
+      const results = await h.processor.processItems(objects.map((o) => firstItem(o.key)), signal());
+
+      // Assess
+      expect(results.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
+    });
+
     it('delivers object by object when a matching destination does not pack', async () => {
       // Prepare
       const h = await createHarness();
