@@ -356,6 +356,26 @@ export function createProcessor(options: ProcessorOptions): BatchProcessor {
   };
 
 
+  /**
+   * What a failure while reading an object (or sending what was read) means for its
+   * deliveries. Aborts and checkpoint-store failures are rethrown: the message must stay on
+   * the queue as it is.
+   */
+  const readFailureOf = (error: unknown, key: string, signal: AbortSignal): Failure => {
+    if (error instanceof AbortedError || signal.aborted) throw error instanceof AbortedError ? error : new AbortedError();
+    if (error instanceof CheckpointSaveError) throw error.cause;
+    if (error instanceof ObjectNotFoundError) {
+      return { retryable: false, reason: DeadLetterReason.OBJECT_NOT_FOUND, message: error.message };
+    }
+    if (error instanceof ObjectKeyError) {
+      // The store cannot hold such a key at all: retrying changes nothing.
+      return { retryable: false, reason: DeadLetterReason.INVALID_OBJECT_KEY, message: error.message };
+    }
+    // The store failed to serve the object: worth another try later.
+    logger.warn('Reading an object failed; its deliveries will be retried.', { object: key, error });
+    return { retryable: true, reason: 'object_read_failed', message: error instanceof Error ? error.message : String(error) };
+  };
+
   const processItem = async (item: WorkItem, signal: AbortSignal): Promise<ItemOutcome> => {
     if (signal.aborted) throw new AbortedError();
     let object: LogObjectKey;
@@ -479,23 +499,7 @@ export function createProcessor(options: ProcessorOptions): BatchProcessor {
           .map((d) => sendBatches(item, object, lastModifiedMs, d, d.planner.flush(), signal)),
       );
     } catch (error) {
-      if (error instanceof AbortedError || signal.aborted)
-        throw error instanceof AbortedError ? error : new AbortedError();
-      if (error instanceof CheckpointSaveError) throw error.cause;
-      if (error instanceof ObjectNotFoundError) {
-        readFailure = { retryable: false, reason: DeadLetterReason.OBJECT_NOT_FOUND, message: error.message };
-      } else if (error instanceof ObjectKeyError) {
-        // The store cannot hold such a key at all: retrying changes nothing.
-        readFailure = { retryable: false, reason: DeadLetterReason.INVALID_OBJECT_KEY, message: error.message };
-      } else {
-        // The store failed to serve the object: worth another try later.
-        readFailure = {
-          retryable: true,
-          reason: 'object_read_failed',
-          message: error instanceof Error ? error.message : String(error),
-        };
-        logger.warn('Reading an object failed; its deliveries will be retried.', { object: item.key, error });
-      }
+      readFailure = readFailureOf(error, item.key, signal);
     }
     metrics.eventsRead.inc(stats.records);
     for (const [reason, n] of Object.entries(stats.skipped)) metrics.linesSkipped.inc({ reason }, n);
@@ -647,14 +651,7 @@ export function createProcessor(options: ProcessorOptions): BatchProcessor {
           readFailures[i] = { retryable: false, reason: DeadLetterReason.CORRUPT_OBJECT, message: error.message };
         }
       } catch (error) {
-        if (error instanceof AbortedError || signal.aborted) throw error instanceof AbortedError ? error : new AbortedError();
-        if (error instanceof CheckpointSaveError) throw error.cause;
-        readFailures[i] =
-          error instanceof ObjectNotFoundError
-            ? { retryable: false, reason: DeadLetterReason.OBJECT_NOT_FOUND, message: error.message }
-            : error instanceof ObjectKeyError
-              ? { retryable: false, reason: DeadLetterReason.INVALID_OBJECT_KEY, message: error.message }
-              : { retryable: true, reason: 'object_read_failed', message: error instanceof Error ? error.message : String(error) };
+        readFailures[i] = readFailureOf(error, item.key, signal);
       }
     }
     try {

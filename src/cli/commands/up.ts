@@ -10,6 +10,18 @@ function parsePort(value: string): number {
   return port;
 }
 
+const SIZE_UNITS: Readonly<Record<string, number>> = { '': 1, KiB: 1024, MiB: 1024 ** 2, GiB: 1024 ** 3, TiB: 1024 ** 4 };
+
+/** `512MiB`, `20GiB` or a plain number of bytes. */
+export function parseByteSize(value: string): number {
+  const m = /^(\d+)\s*(KiB|MiB|GiB|TiB)?$/.exec(value.trim());
+  const bytes = m ? Number(m[1]) * SIZE_UNITS[m[2] ?? '']! : Number.NaN;
+  if (!Number.isSafeInteger(bytes) || bytes < 1) {
+    throw new CliError(`--store-budget '${value}' is not a size: use bytes or a number with KiB, MiB, GiB or TiB.`);
+  }
+  return bytes;
+}
+
 function parsePositive(flag: string) {
   return (value: string): number => {
     const n = Number(value);
@@ -28,6 +40,7 @@ export function registerUpCommand(program: Command, io: CliIo, globals: () => Gl
     .option('--host <host>', 'listen address', DEFAULT_HOST)
     .option('--port <port>', 'listen port (0 = any free port)', parsePort, DEFAULT_PORT)
     .option('--concurrency <n>', 'objects processed at once', parsePositive('--concurrency'), 4)
+    .option('--store-budget <size>', 'disk budget of the central object store (e.g. 20GiB): no objects are written past it, and ingest answers 503 once its buffer fills', parseByteSize)
     .option('--demo', 'also load demo tenants and send them generated control-plane logs')
     .option('--demo-rate <events>', 'demo events per second', parsePositive('--demo-rate'), 200)
     .action(
@@ -35,6 +48,7 @@ export function registerUpCommand(program: Command, io: CliIo, globals: () => Gl
         host: string;
         port: number;
         concurrency: number;
+        storeBudget?: number;
         demo?: boolean;
         demoRate: number;
       }) => {
@@ -45,6 +59,7 @@ export function registerUpCommand(program: Command, io: CliIo, globals: () => Gl
           port: options.port,
           logger,
           concurrency: options.concurrency,
+        ...(options.storeBudget !== undefined && { maxObjectStoreBytes: options.storeBudget }),
           ...(process.env['TLR_INGEST_TOKEN'] && { ingestToken: process.env['TLR_INGEST_TOKEN'] }),
         });
         io.out(

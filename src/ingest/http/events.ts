@@ -1,4 +1,4 @@
-import { isValidKeySegment, keySegmentProblem } from '../../domain/index.js';
+import { keySegmentProblem } from '../../domain/index.js';
 import type { BufferedEvent } from '../../stores/ports.js';
 
 /**
@@ -119,11 +119,6 @@ export function parseJsonBody(text: string): ParsedBody {
 
 function quote(value: string): string {
   return value.length > MAX_QUOTED_CHARS ? `'${value.slice(0, MAX_QUOTED_CHARS)}…'` : `'${value}'`;
-}
-
-/** A value usable as an object key segment: the domain's rule, shared with every object store. */
-export function isValidEventSegment(value: string): boolean {
-  return isValidKeySegment(value);
 }
 
 type Candidate = readonly [path: string, value: unknown];

@@ -34,7 +34,6 @@ export {
   type EventIdentity,
   type EventIdentityResult,
   EventRejectReason,
-  isValidEventSegment,
   MAX_REPORTED_BAD_LINES,
   type ParsedBody,
   parseJsonBody,

@@ -44,26 +44,7 @@ interface Chunk extends IngestGroup {
 const INGEST_BUFFER_MIGRATIONS: readonly Migration[] = [
   {
     version: 1,
-    description: 'Ingested events waiting to be written as objects.',
-    up: (d) =>
-      d.exec(`CREATE TABLE ingest_events (
-        seq INTEGER PRIMARY KEY AUTOINCREMENT,
-        cluster_id TEXT NOT NULL,
-        namespace TEXT NOT NULL,
-        application TEXT NOT NULL,
-        pod_name TEXT NOT NULL,
-        received_at_ms INTEGER NOT NULL,
-        bytes INTEGER NOT NULL,
-        line TEXT NOT NULL,
-        batch_key TEXT
-      );
-      CREATE INDEX ingest_events_unassigned ON ingest_events (cluster_id, namespace, application, pod_name, seq)
-        WHERE batch_key IS NULL;
-      CREATE INDEX ingest_events_assigned ON ingest_events (batch_key, seq) WHERE batch_key IS NOT NULL;`),
-  },
-  {
-    version: 2,
-    description: 'Events stored in chunks per group and request; buffered events become one-event chunks.',
+    description: 'Ingested events in chunks per group and request, waiting to be written as objects.',
     up: (d) =>
       d.exec(`CREATE TABLE ingest_chunks (
         seq INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -80,10 +61,6 @@ const INGEST_BUFFER_MIGRATIONS: readonly Migration[] = [
         seq INTEGER PRIMARY KEY,
         ndjson TEXT NOT NULL
       );
-      INSERT INTO ingest_chunks (seq, cluster_id, namespace, application, pod_name, received_at_ms, events, bytes, batch_key)
-        SELECT seq, cluster_id, namespace, application, pod_name, received_at_ms, 1, bytes, batch_key FROM ingest_events;
-      INSERT INTO ingest_chunk_bodies (seq, ndjson) SELECT seq, line || char(10) FROM ingest_events;
-      DROP TABLE ingest_events;
       CREATE INDEX ingest_chunks_unassigned
         ON ingest_chunks (cluster_id, namespace, application, pod_name, seq, received_at_ms, events, bytes)
         WHERE batch_key IS NULL;

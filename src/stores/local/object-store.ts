@@ -154,7 +154,8 @@ class DiskBudget {
       throw new StoreFullError(
         `The local object store is full: writing '${key}' (${newBytes} bytes) would bring it to ` +
           `${usedBytes + reservedBytes} bytes, over its budget of maxBytes = ${this.maxBytes} bytes. ` +
-          'Raise maxBytes in the object store options, or remove objects that were already delivered.',
+          'Raise the budget (tlr up --store-budget, or maxBytes of the object store), or remove objects ' +
+          'that were already delivered.',
         { maxBytes: this.maxBytes },
       );
     }
@@ -309,8 +310,8 @@ function asStoreFullError(error: unknown): StoreFullError | undefined {
   const code = errorCode(error);
   if (code !== 'ENOSPC' && code !== 'EDQUOT') return undefined;
   return new StoreFullError(
-    'The disk holding the local object store is full (or over its quota); free space on it ' +
-      'or set maxBytes in the object store options below the free space.',
+    'The disk holding the local object store is full (or over its quota); free space on it, or set a ' +
+      'budget below the free space (tlr up --store-budget) so ingest answers 503 before the disk fills.',
     { cause: error },
   );
 }

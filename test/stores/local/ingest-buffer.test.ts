@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ConfigValidationError } from '../../../src/domain/errors.js';
-import { migrate, openDatabase, type SqliteDatabase } from '../../../src/stores/local/database.js';
+import { openDatabase, type SqliteDatabase } from '../../../src/stores/local/database.js';
 import { createSqliteIngestBuffer } from '../../../src/stores/local/ingest-buffer.js';
 import type { BufferedEvent, IngestBuffer, IngestGroup } from '../../../src/stores/ports.js';
 import { objectKeyPartsFactory } from '../../helpers/factories.js';
@@ -245,63 +245,6 @@ describe('createSqliteIngestBuffer', () => {
     expect(pending.reduce((sum, g) => sum + g.events, 0)).toBe(5_000);
   });
 
-  it('upgrades a version 1 buffer of one row per event, keeping its events and batch keys', async () => {
-    // Prepare
-    const path = join(await makeTempDir('tlr-ingest-buffer-v1-'), 'tlr.db');
-    const old = openDatabase(path);
-    const v1 = [
-      {
-        version: 1,
-        description: 'v1',
-        up: (d: SqliteDatabase) =>
-          d.exec(`CREATE TABLE ingest_events (seq INTEGER PRIMARY KEY AUTOINCREMENT, cluster_id TEXT NOT NULL,
-            namespace TEXT NOT NULL, application TEXT NOT NULL, pod_name TEXT NOT NULL, received_at_ms INTEGER NOT NULL,
-            bytes INTEGER NOT NULL, line TEXT NOT NULL, batch_key TEXT)`),
-      },
-    ];
-    migrate(old, 'ingest_buffer', v1);
-    const group = groupFactory();
-    const events = eventsFor(group, ['a', 'b', 'c']);
-    const insert = old.prepare(
-      `INSERT INTO ingest_events (cluster_id, namespace, application, pod_name, received_at_ms, bytes, line, batch_key)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-    );
-    events.forEach((e, i) => {
-      insert.run(
-        e.clusterId,
-        e.namespace,
-        e.application,
-        e.podName,
-        1_000 + i,
-        objectBytes([e]),
-        e.line,
-        i === 0 ? 'k/old' : null,
-      );
-    });
-    old.close();
-
-    // Act
-    const upgradedDb = openDatabase(path);
-    const upgraded = createSqliteIngestBuffer(upgradedDb);
-
-    // Assess
-    try {
-      expect(await upgraded.readBatch('k/old')).toEqual({
-        key: 'k/old',
-        ndjson: ndjsonOf(events.slice(0, 1)),
-        events: 1,
-        bytes: objectBytes(events.slice(0, 1)),
-      });
-      expect(await upgraded.pendingGroups()).toEqual([
-        { ...group, events: 2, bytes: objectBytes(events.slice(1)), oldestReceivedAtMs: 1_001 },
-      ]);
-      expect(await upgraded.pendingBytes()).toBe(objectBytes(events));
-      await upgraded.append(eventsFor(group, ['d']), 2_000);
-      expect((await upgraded.assignBatch(group, 'k/new', 1_000_000))?.events).toBe(3);
-    } finally {
-      upgradedDb.close();
-    }
-  });
 
   it.each([0, 1.5, -1])('refuses a chunk size of %s', (maxChunkBytes) => {
     // Act

@@ -1,0 +1,30 @@
+import { describe, expect, it } from 'vitest';
+import { parseByteSize } from '../../src/cli/commands/up.js';
+import { runCli } from '../helpers/cli.js';
+
+describe('tlr up --store-budget', () => {
+  it.each([
+    ['1024', 1024],
+    ['512MiB', 512 * 1024 ** 2],
+    ['20GiB', 20 * 1024 ** 3],
+    [' 3 KiB ', 3 * 1024],
+  ])('reads %s as %i bytes', (value, bytes) => {
+    // Act
+    const parsed = parseByteSize(value);
+
+    // Assess
+    expect(parsed).toBe(bytes);
+  });
+
+  it.each(['0', '-5', '10GB', 'lots', '1.5GiB'])('exits 1 before starting for %s', async (value) => {
+    // Prepare
+    const args = ['up', '--port', '0', '--store-budget', value];
+
+    // Act
+    const run = await runCli(args);
+
+    // Assess
+    expect(run.code).toBe(1);
+    expect(run.stderr).toContain(`--store-budget '${value}' is not a size`);
+  });
+});
