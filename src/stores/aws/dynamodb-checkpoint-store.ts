@@ -157,15 +157,16 @@ export function createDynamoCheckpointStore(options: DynamoCheckpointStoreOption
       const stamps = { ':now': nowMs, ':expires': Math.floor(nowMs / 1000) + ttlSeconds };
       const key = checkpointKey(objectKey, destinationId);
 
-      // A write cannot take the larger of two offsets, so it is two conditional writes, each
-      // atomic: the first moves the offset forward (the usual, only call); when the offset is
-      // not further, the second only turns `done` on. `if_not_exists` keeps a stored `done`
-      // when a further offset arrives without it, so `done` is never undone.
+      // A write cannot take the larger of two offsets, so it is up to two conditional writes,
+      // each atomic: the first moves the offset forward — or, for `done`, keeps it equal, which
+      // is how the processor marks an object complete — and is the usual, only call; when the
+      // stored offset is further, the second only turns `done` on. `if_not_exists` keeps a
+      // stored `done` when a further offset arrives without it, so `done` is never undone.
       const movedForward = await updateIf({
         TableName: tableName,
         Key: key,
         UpdateExpression: `SET #offset = :offset, #done = ${checkpoint.done ? ':true' : 'if_not_exists(#done, :false)'}, #updated = :now, #expires = :expires`,
-        ConditionExpression: 'attribute_not_exists(#key) OR #offset < :offset',
+        ConditionExpression: `attribute_not_exists(#key) OR #offset ${checkpoint.done ? '<=' : '<'} :offset`,
         ExpressionAttributeNames: names,
         ExpressionAttributeValues: {
           ':offset': checkpoint.offset,

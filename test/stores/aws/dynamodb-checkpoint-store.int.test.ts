@@ -392,7 +392,8 @@ describe.skipIf(motoUnavailable)('createDynamoCheckpointStore against moto', () 
 
     it('passes on a throttling error of the write that only marks done (injected)', async () => {
       // Prepare
-      await store.save(objectKey, 't/s3', { offset: 20, done: false });
+      // A stored offset further than the done save's: only the done-only write can mark it.
+      await store.save(objectKey, 't/s3', { offset: 30, done: false });
       const throttled = Object.assign(new Error('Rate exceeded.'), { name: 'ProvisionedThroughputExceededException' });
       injection.doneOnlyUpdateError = throttled;
       const target = storeWith({ client: injectingClient });
@@ -402,7 +403,21 @@ describe.skipIf(motoUnavailable)('createDynamoCheckpointStore against moto', () 
 
       // Assess
       expect(error).toBe(throttled);
-      expect((await store.getMany(objectKey, ['t/s3'])).get('t/s3')).toEqual({ offset: 20, done: false });
+      expect((await store.getMany(objectKey, ['t/s3'])).get('t/s3')).toEqual({ offset: 30, done: false });
+    });
+
+    it('marks an object done at its last accepted offset with a single write', async () => {
+      // Prepare
+      await store.save(objectKey, 't/s3', { offset: 20, done: false });
+      const refused = new Error('the done-only write must not be needed');
+      injection.doneOnlyUpdateError = refused;
+      const target = storeWith({ client: injectingClient });
+
+      // Act
+      await target.save(objectKey, 't/s3', { offset: 20, done: true });
+
+      // Assess
+      expect((await store.getMany(objectKey, ['t/s3'])).get('t/s3')).toEqual({ offset: 20, done: true });
     });
   });
 });
