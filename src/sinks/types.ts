@@ -66,10 +66,30 @@ export interface SinkDeps {
   readonly aws?: AwsSinkDeps;
 }
 
+/** How one step of a live access check went. */
+export const AccessCheckStatus = { OK: 'ok', FAILED: 'failed', SKIPPED: 'skipped' } as const;
+export type AccessCheckStatus = (typeof AccessCheckStatus)[keyof typeof AccessCheckStatus];
+
+/** One step of a live access check (`assume_role`, `describe_log_groups`, `head_bucket`, …). */
+export interface AccessCheckStep {
+  readonly step: string;
+  readonly status: AccessCheckStatus;
+  /** The AWS error code (or our reason) of a failed step: `AccessDenied`, `NoSuchBucket`, … */
+  readonly code?: string;
+  /** What was checked, or why it failed or was skipped, as a sentence. */
+  readonly message: string;
+}
+
 /** A destination kind: its config spec and how to build a sink from a validated config. */
 export interface SinkDefinition {
   readonly kind: string;
   readonly spec: KindSpec;
   /** Builds a sink. @throws ConfigValidationError when the config cannot be used at all */
   create(config: ValidatedDeliveryConfig, deps: SinkDeps): Sink;
+  /**
+   * Checks live that the router can reach the destination with the config's credentials
+   * (assume the role chain, then a read-only call on the target). Steps run in order; a
+   * failed step skips the ones after it. Never throws for a failed check: it is a step.
+   */
+  checkAccess?(config: ValidatedDeliveryConfig, deps: SinkDeps, signal: AbortSignal): Promise<AccessCheckStep[]>;
 }

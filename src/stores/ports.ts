@@ -230,3 +230,91 @@ export interface IngestBuffer {
   /** Deletes a batch's events once its object is written and notified. */
   completeBatch(key: string): Promise<void>;
 }
+
+/** What a change to a tenant's delivery configs was. */
+export const AuditAction = {
+  CREATE: 'create',
+  REPLACE: 'replace',
+  UPDATE: 'update',
+  DELETE: 'delete',
+  /** Every config of the tenant removed at once (`DELETE /tenants/{tenant}`). */
+  OFFBOARD: 'offboard',
+} as const;
+export type AuditAction = (typeof AuditAction)[keyof typeof AuditAction];
+
+/** One change to a tenant's delivery configs, kept for audit (also after offboarding). */
+export interface AuditEntry {
+  readonly id: string;
+  readonly tenantId: string;
+  /** The config `type` changed; `*` for a tenant-wide action (offboarding). */
+  readonly type: string;
+  readonly action: AuditAction;
+  /** Who: the API key id (`psk:current`), the authorizer's principal, or `cli:<user>`. */
+  readonly actor: string;
+  readonly atMs: number;
+  /** The row before the change; absent for a creation. */
+  readonly before?: Record<string, unknown>;
+  /** The row after the change; absent for a deletion. */
+  readonly after?: Record<string, unknown>;
+}
+
+export type NewAuditEntry = Omit<AuditEntry, 'id'>;
+
+/** The append-only log of config changes. */
+export interface AuditLogStore {
+  append(entry: NewAuditEntry): Promise<AuditEntry>;
+  /**
+   * A tenant's entries, newest first, a page at a time; `cursor` is opaque.
+   * @throws InvalidCursorError when the cursor was not made by this store
+   */
+  list(
+    tenantId: string,
+    options: { limit: number; cursor?: string },
+  ): Promise<{ entries: AuditEntry[]; nextCursor?: string }>;
+}
+
+/** The last error a destination reported. */
+export interface DestinationError {
+  /** The failure's stable reason (`throttled`, `access_denied`, `retries_exhausted`, …). */
+  readonly code: string;
+  readonly message: string;
+  readonly atMs: number;
+}
+
+/** A change to what is known of one destination's health. */
+export interface DestinationStatusUpdate {
+  readonly tenantId: string;
+  readonly type: string;
+  /** A delivery succeeded at this time. */
+  readonly lastSuccessAtMs?: number;
+  /** With `lastSuccessAtMs`: ms from the object's creation to that delivery. */
+  readonly lagMs?: number;
+  readonly lastError?: DestinationError;
+  /** Change of the number of delayed retries waiting (negative when they came due). */
+  readonly pendingRetriesDelta?: number;
+}
+
+/** What is known of one destination's health. */
+export interface DestinationStatusRecord {
+  readonly tenantId: string;
+  readonly type: string;
+  readonly lastSuccessAtMs?: number;
+  readonly lagMs?: number;
+  readonly lastError?: DestinationError;
+  /** Delayed retries waiting; never below 0. */
+  readonly pendingRetries: number;
+  readonly updatedAtMs: number;
+}
+
+/** Per-destination health, written by the processor and read by the API's tenant status. */
+export interface DestinationStatusStore {
+  /**
+   * Applies updates. Times never move back: an older success or error than the one stored
+   * is ignored (replicas report out of order); retry deltas add up.
+   */
+  apply(updates: readonly DestinationStatusUpdate[]): Promise<void>;
+  /** Every destination of a tenant with a record, in `type` order. */
+  listTenant(tenantId: string): Promise<DestinationStatusRecord[]>;
+  /** Forgets a tenant (offboarding). */
+  deleteTenant(tenantId: string): Promise<void>;
+}
