@@ -530,7 +530,13 @@ async function main(): Promise<void> {
     const s3 = new S3Client(direct);
     const dynamo = new DynamoDBClient(direct);
     const bucket = `bench-central-${id}`;
-    const tables = { configs: `configs-${id}`, checkpoints: `checkpoints-${id}`, deadLetters: `dead-letters-${id}` };
+    const tables = {
+      configs: `configs-${id}`,
+      checkpoints: `checkpoints-${id}`,
+      deadLetters: `dead-letters-${id}`,
+      audit: `audit-${id}`,
+      status: `status-${id}`,
+    };
     await s3.send(new CreateBucketCommand({ Bucket: bucket }));
     await createRouterTables(dynamo, tables);
     const tenants = Array.from({ length: tenantCount }, (_, i) => `tenant-${i + 1}`);
@@ -561,6 +567,8 @@ async function main(): Promise<void> {
       TENANT_CONFIG_TABLE: tables.configs,
       CHECKPOINT_TABLE: tables.checkpoints,
       DEAD_LETTER_TABLE: tables.deadLetters,
+      AUDIT_TABLE: tables.audit,
+      DESTINATION_STATUS_TABLE: tables.status,
       SOURCE_BUCKET: bucket,
       CENTRAL_LOG_DISTRIBUTION_ROLE_ARN: CENTRAL_ROLE,
       LOG_LEVEL: 'WARN',

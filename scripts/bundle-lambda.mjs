@@ -1,10 +1,13 @@
-// Bundles the SQS-triggered processor for AWS Lambda (runtime nodejs22.x) into one ESM file:
-// dist/lambda/index.mjs, handler `index.handler`. Uses the local esbuild, no Docker.
+// Bundles the Lambda functions (runtime nodejs22.x), one ESM file each, with the local
+// esbuild (no Docker):
+//   dist/lambda/index.mjs  the SQS-triggered processor, handler `index.handler`
+//   dist/lambda/api.mjs    the config API (`api.handler`) and its authorizer (`api.authorizer`)
 import { build } from 'esbuild';
 
 const result = await build({
-  entryPoints: ['src/runtimes/lambda.ts'],
-  outfile: 'dist/lambda/index.mjs',
+  entryPoints: { index: 'src/runtimes/lambda.ts', api: 'src/runtimes/lambda-api.ts' },
+  outdir: 'dist/lambda',
+  outExtension: { '.js': '.mjs' },
   bundle: true,
   platform: 'node',
   target: 'node22',
@@ -20,4 +23,5 @@ if (inputs.some((path) => path.includes('better-sqlite3'))) {
   throw new Error('The Lambda bundle must not include the embedded SQLite stores.');
 }
 const bytes = Object.values(result.metafile.outputs).reduce((n, o) => n + o.bytes, 0);
-process.stdout.write(`Wrote dist/lambda/index.mjs (${(bytes / 1024 / 1024).toFixed(1)} MiB, ${inputs.length} inputs).\n`);
+const names = Object.keys(result.metafile.outputs).filter((path) => path.endsWith('.mjs')).join(', ');
+process.stdout.write(`Wrote ${names} (${(bytes / 1024 / 1024).toFixed(1)} MiB, ${inputs.length} inputs).\n`);

@@ -8,7 +8,7 @@ import {
   validateDeliveryConfig,
 } from '../domain/index.js';
 import type { SinkRegistry } from '../sinks/registry.js';
-import type { DeliveryConfigStore } from '../stores/ports.js';
+import { AuditAction, type AuditLogStore, type DeliveryConfigStore } from '../stores/ports.js';
 
 /** The validation errors of one config among several given at once. */
 export interface IndexedConfigErrors {
@@ -44,6 +44,7 @@ export interface ApplyResult {
  * keeping `created_at` of a replaced row and setting `updated_at`.
  *
  * @param inputs - configs as a user wrote them
+ * @param audit - where each change is recorded, and as whom
  * @throws ConfigBatchValidationError listing every field error of every config
  */
 export async function applyDeliveryConfigs(
@@ -51,6 +52,7 @@ export async function applyDeliveryConfigs(
   sinks: SinkRegistry,
   inputs: readonly unknown[],
   nowMs: number = Date.now(),
+  audit?: { readonly store: AuditLogStore; readonly actor: string },
 ): Promise<ApplyResult[]> {
   const validated: ValidatedDeliveryConfig[] = [];
   const invalid: IndexedConfigErrors[] = [];
@@ -77,6 +79,15 @@ export async function applyDeliveryConfigs(
     const row: DeliveryConfig = { ...config, created_at: createdAt, updated_at: now };
     if (existing) await store.put(row);
     else if (!(await store.create(row))) await store.put(row);
+    await audit?.store.append({
+      tenantId: config.tenant_id,
+      type: config.type,
+      action: existing ? AuditAction.REPLACE : AuditAction.CREATE,
+      actor: audit.actor,
+      atMs: nowMs,
+      ...(existing && { before: existing }),
+      after: row,
+    });
     results.push({
       tenantId: config.tenant_id,
       type: config.type,

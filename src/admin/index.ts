@@ -8,3 +8,16 @@ export {
   viewConfigRow,
 } from './delivery-configs.js';
 export { type ReplayOptions, type ReplayResult, replayTenant } from './replay.js';
+export {
+  type ConfigService,
+  type ConfigServiceDeps,
+  ConfigExistsError,
+  ConfigNotFoundError,
+  ConfigRequestError,
+  type ConfigValidationReport,
+  createConfigService,
+  type DestinationErrorView,
+  type DestinationStatusView,
+  STATUS_DEAD_LETTER_SCAN,
+  type TenantStatusView,
+} from './config-service.js';

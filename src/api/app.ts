@@ -1,3 +1,5 @@
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { Registry } from 'prom-client';
 import Type, { type Static } from 'typebox';
@@ -7,11 +9,16 @@ import { httpIngestPlugin } from '../ingest/http/plugin.js';
 import type { Logger } from '../logging/index.js';
 import type { IngestBuffer } from '../stores/ports.js';
 import { ApiError, ApiErrorCode, ApiErrorResponseSchema, apiErrorHandler } from './errors.js';
+import { CONFIG_API_PREFIX, type ConfigApiOptions, configApiPlugin } from './routes/config-api.js';
 
 /** Where the health report is served; no authentication, for probes and load balancers. */
 export const HEALTH_ROUTE = '/api/v1/health';
 /** Where Prometheus scrapes. */
 export const METRICS_ROUTE = '/metrics';
+/** The OpenAPI document of every route. */
+export const OPENAPI_ROUTE = '/api/v1/openapi.json';
+/** The OpenAPI viewer. */
+export const DOCS_ROUTE = '/api/v1/docs';
 /** A check slower than this counts as failed, so a hung dependency cannot hang the probe. */
 export const HEALTH_CHECK_TIMEOUT_MS = 2_000;
 
@@ -63,6 +70,8 @@ export interface ApiAppOptions {
   /** Named dependency checks for the health route (`store`, `queue`, …). */
   readonly checks?: Readonly<Record<string, HealthCheck>>;
   readonly ingest?: ApiIngestOptions;
+  /** The delivery-config API (signed routes under `/api/v1`), when this process serves it. */
+  readonly configApi?: ConfigApiOptions;
 }
 
 async function runCheck(check: HealthCheck): Promise<HealthCheckResult> {
@@ -108,10 +117,13 @@ export function createApiApp(options: ApiAppOptions): FastifyInstance {
   const { logger, registry, version } = options;
   const checks = Object.entries(options.checks ?? {});
   const createdAtMs = Date.now();
-  const app = Fastify({ logger: false });
+  const errorHandler = apiErrorHandler(logger);
+  // Fastify answers a URL it cannot decode or a path parameter over its length limit before
+  // routing, in its own shape; `frameworkErrors` renders those in the one error shape too.
+  const app = Fastify({ logger: false, frameworkErrors: (error, request, reply) => errorHandler(error, request, reply) });
 
   // Set before any plugin registers, so every encapsulated context inherits it.
-  app.setErrorHandler(apiErrorHandler(logger));
+  app.setErrorHandler(errorHandler);
   app.setNotFoundHandler(async (request) => {
     throw new ApiError(
       404,
@@ -120,43 +132,83 @@ export function createApiApp(options: ApiAppOptions): FastifyInstance {
     );
   });
 
-  app.get(
-    HEALTH_ROUTE,
-    {
-      schema: {
-        summary: 'Health of the router and its dependencies.',
-        response: { 200: HealthResponseSchema, 503: HealthResponseSchema, '5xx': ApiErrorResponseSchema },
-      },
-    },
-    async (_request, reply): Promise<HealthResponse> => {
-      const results = await Promise.all(checks.map(([, check]) => runCheck(check)));
-      const status = overallStatus(results);
-      if (status === 'unhealthy') reply.status(503);
-      return {
-        status,
+  // Registered first: it collects every route registered after it into the document.
+  app.register(swagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: {
+        title: 'Tenant Log Router API',
         version,
-        uptime_seconds: Math.floor((Date.now() - createdAtMs) / 1000),
-        checks: Object.fromEntries(checks.map(([name], i) => [name, results[i]!])),
-      };
-    },
-  );
-
-  app.get(
-    METRICS_ROUTE,
-    {
-      schema: {
-        summary: 'Prometheus metrics, text exposition format.',
-        response: { 200: Type.String(), '5xx': ApiErrorResponseSchema },
+        description:
+          'Delivery configs of tenants, their status and audit log; health, metrics and HTTP ingest. ' +
+          'Signed routes need the HMAC-SHA256 headers described in docs/api-auth.md.',
+      },
+      components: {
+        securitySchemes: {
+          hmac: {
+            type: 'apiKey',
+            in: 'header',
+            name: 'Authorization',
+            description:
+              '`HMAC-SHA256 <hex>` over method + path and query + X-API-Timestamp + X-Body-SHA256, ' +
+              'with the pre-shared key; see docs/api-auth.md.',
+          },
+        },
       },
     },
-    async (_request, reply) => {
-      const text = await registry.metrics();
-      return reply.type(registry.contentType).send(text);
-    },
-  );
+  });
+  app.register(swaggerUi, { routePrefix: DOCS_ROUTE });
+
+  // Added from a plugin registered after swagger, so that swagger's onRoute hook exists by then
+  // and documents these routes too (a route added to `app` directly is added before it loads).
+  app.register(async (root) => {
+    root.get(
+      OPENAPI_ROUTE,
+      { schema: { hide: true } },
+      async () => app.swagger(),
+    );
+
+    root.get(
+      HEALTH_ROUTE,
+      {
+        schema: {
+          summary: 'Health of the router and its dependencies.',
+          response: { 200: HealthResponseSchema, 503: HealthResponseSchema, '5xx': ApiErrorResponseSchema },
+        },
+      },
+      async (_request, reply): Promise<HealthResponse> => {
+        const results = await Promise.all(checks.map(([, check]) => runCheck(check)));
+        const status = overallStatus(results);
+        if (status === 'unhealthy') reply.status(503);
+        return {
+          status,
+          version,
+          uptime_seconds: Math.floor((Date.now() - createdAtMs) / 1000),
+          checks: Object.fromEntries(checks.map(([name], i) => [name, results[i]!])),
+        };
+      },
+    );
+
+    root.get(
+      METRICS_ROUTE,
+      {
+        schema: {
+          summary: 'Prometheus metrics, text exposition format.',
+          response: { 200: Type.String(), '5xx': ApiErrorResponseSchema },
+        },
+      },
+      async (_request, reply) => {
+        const text = await registry.metrics();
+        return reply.type(registry.contentType).send(text);
+      },
+    );
+  });
 
   if (options.ingest) {
     app.register(httpIngestPlugin, { ...options.ingest, logger, registry });
+  }
+  if (options.configApi) {
+    app.register(configApiPlugin, { ...options.configApi, registry, prefix: CONFIG_API_PREFIX });
   }
   return app;
 }

@@ -1,5 +1,6 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import Type, { type Static } from 'typebox';
+import { ConfigValidationError, ErrorCode, RouterError } from '../domain/index.js';
 import type { Logger } from '../logging/index.js';
 
 /**
@@ -15,6 +16,12 @@ export const ApiErrorCode = {
   UNAUTHORIZED: 'unauthorized',
   FORBIDDEN: 'forbidden',
   NOT_FOUND: 'not_found',
+  /** A create for a key that exists (409). */
+  CONFLICT: 'conflict',
+  /** A pagination cursor this server did not hand out (400). */
+  BAD_CURSOR: 'bad_cursor',
+  /** The body does not hash to the signed `X-Body-SHA256` (400). */
+  BODY_HASH_MISMATCH: 'body_hash_mismatch',
   METHOD_NOT_ALLOWED: 'method_not_allowed',
   PAYLOAD_TOO_LARGE: 'payload_too_large',
   UNSUPPORTED_MEDIA_TYPE: 'unsupported_media_type',
@@ -121,6 +128,10 @@ function statusOf(error: unknown): number | undefined {
  */
 export function toApiError(error: unknown, request?: FastifyRequest): ApiError {
   if (error instanceof ApiError) return error;
+  if (error instanceof RouterError) {
+    const mapped = fromRouterError(error);
+    if (mapped) return mapped;
+  }
   const validation = (error as Partial<FastifyError> | null)?.validation;
   if (Array.isArray(validation)) {
     const context = (error as FastifyError).validationContext;
@@ -170,6 +181,35 @@ export function toApiError(error: unknown, request?: FastifyRequest): ApiError {
     return new ApiError(status, code, message.endsWith('.') ? message : `${message}.`, { cause: error });
   }
   return new ApiError(500, ApiErrorCode.INTERNAL_ERROR, INTERNAL_ERROR_MESSAGE, { cause: error });
+}
+
+/** The router's own errors that are the client's doing, by their stable code. */
+function fromRouterError(error: RouterError): ApiError | undefined {
+  const options = { cause: error };
+  switch (error.code) {
+    case ErrorCode.INVALID_CONFIG: {
+      const fieldErrors = error instanceof ConfigValidationError ? error.fieldErrors : [];
+      return new ApiError(422, ApiErrorCode.VALIDATION_FAILED, error.message, {
+        ...options,
+        details: fieldErrors.map((e) => ({ field: e.field, message: e.message })),
+      });
+    }
+    case ErrorCode.CONFIG_NOT_FOUND:
+      return new ApiError(404, ApiErrorCode.NOT_FOUND, error.message, options);
+    case ErrorCode.CONFIG_EXISTS:
+      return new ApiError(409, ApiErrorCode.CONFLICT, error.message, options);
+    case ErrorCode.INVALID_CURSOR:
+      return new ApiError(400, ApiErrorCode.BAD_CURSOR, error.message, options);
+    case ErrorCode.BAD_CONFIG_REQUEST: {
+      const field = (error as { field?: unknown }).field;
+      return new ApiError(400, ApiErrorCode.BAD_REQUEST, error.message, {
+        ...options,
+        ...(typeof field === 'string' && { details: [{ field, message: error.message }] }),
+      });
+    }
+    default:
+      return undefined;
+  }
 }
 
 /** The body of an error response. */

@@ -9,6 +9,8 @@ export {
   type HealthResponse,
   HealthResponseSchema,
   METRICS_ROUTE,
+  DOCS_ROUTE,
+  OPENAPI_ROUTE,
 } from './app.js';
 export {
   ApiError,
@@ -20,3 +22,18 @@ export {
   apiErrorHandler,
   toApiError,
 } from './errors.js';
+export {
+  addApiAuth,
+  type ApiAuthOptions,
+  type ApiKeySource,
+  MAX_CONFIG_BODY_BYTES,
+  PRINCIPAL_HEADER,
+} from './auth/plugin.js';
+export {
+  localPskPath,
+  type PskSource,
+  pskSourceFromEnv,
+  signRequest,
+  type SignRequestOptions,
+} from './auth/index.js';
+export { CONFIG_API_PREFIX, type ConfigApiOptions, configApiPlugin } from './routes/config-api.js';

@@ -8,3 +8,13 @@ export {
 export { awsErrorName, awsHttpStatus, isRetryableAwsError } from './errors.js';
 export type { AwsSinkDeps, CredentialBroker, TenantRoleRequest } from './types.js';
 export { createCredentialBroker, type CredentialBrokerOptions } from './credential-broker.js';
+export {
+  ABORTED_CODE,
+  accessCheckErrorCode,
+  ASSUME_ROLE_STEP,
+  assumeCentralRoleStep,
+  assumeRoleStep,
+  failedAccessStep,
+  noAwsSettingsStep,
+  skippedAfter,
+} from './access-check.js';

@@ -1,7 +1,13 @@
 import { ConfigValidationError, RouterError } from '../domain/index.js';
 import { createLogger, type Logger, parseLogLevel } from '../logging/index.js';
 import { DEFAULT_DATA_DIR, type LocalStores, openLocalStores } from '../runtimes/local-stores.js';
-import type { DeadLetterStore, DeliveryConfigStore, NotificationQueue, ObjectStore } from '../stores/ports.js';
+import type {
+  AuditLogStore,
+  DeadLetterStore,
+  DeliveryConfigStore,
+  NotificationQueue,
+  ObjectStore,
+} from '../stores/ports.js';
 
 /** Options every command accepts. */
 export interface GlobalOptions {
@@ -16,6 +22,8 @@ export interface GlobalOptions {
 export interface AdminStores {
   readonly configs: DeliveryConfigStore;
   readonly deadLetters: DeadLetterStore;
+  /** Where config changes made by commands are recorded. */
+  readonly audit: AuditLogStore;
   readonly queue: NotificationQueue;
   /** The central object store; on AWS only when `SOURCE_BUCKET` is set. */
   readonly objects?: ObjectStore;
@@ -88,6 +96,7 @@ export async function withStores<T>(options: GlobalOptions, work: (stores: Admin
     return await work({
       configs: router.configs,
       deadLetters: router.deadLetters,
+      audit: router.audit,
       queue: router.queue(),
       ...(router.sourceObjects !== undefined && { objects: router.sourceObjects }),
     });

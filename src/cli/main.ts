@@ -1,5 +1,6 @@
 import { Command, CommanderError } from 'commander';
 import { routerVersion } from '../version.js';
+import { registerApiCommand } from './commands/api.js';
 import { registerConfigsCommand } from './commands/configs.js';
 import { registerDemoCommand } from './commands/demo.js';
 import { registerDlqCommand } from './commands/dlq.js';
@@ -26,6 +27,7 @@ export function createProgram(io: CliIo = processIo): Command {
     .configureOutput({ writeOut: io.out, writeErr: io.err });
   const globals = () => program.opts<GlobalOptions>();
   registerUpCommand(program, io, globals);
+  registerApiCommand(program, io, globals);
   registerDemoCommand(program, io, globals);
   registerConfigsCommand(program, io, globals);
   registerDlqCommand(program, io, globals);

@@ -64,7 +64,10 @@ export async function runDemo(options: DemoRunOptions): Promise<DemoRunResult> {
   });
   try {
     const configs = demoConfigs();
-    await applyDeliveryConfigs(router.stores.configs, createBuiltinSinkRegistry(), configs);
+    await applyDeliveryConfigs(router.stores.configs, createBuiltinSinkRegistry(), configs, Date.now(), {
+      store: router.stores.audit,
+      actor: 'demo',
+    });
     const generator = createLogGenerator({
       seed: options.seed ?? 42,
       clusterId: DEMO_CLUSTER_ID,

@@ -25,7 +25,10 @@ const TICK_MS = 1_000;
  */
 export async function startDemoTraffic(options: DemoTrafficOptions): Promise<{ stop(): Promise<void> }> {
   const { router, print } = options;
-  await applyDeliveryConfigs(router.stores.configs, createBuiltinSinkRegistry(), demoConfigs());
+  await applyDeliveryConfigs(router.stores.configs, createBuiltinSinkRegistry(), demoConfigs(), Date.now(), {
+    store: router.stores.audit,
+    actor: 'demo',
+  });
   const generator = createLogGenerator({
     seed: Date.now() % 1_000_000,
     clusterId: DEMO_CLUSTER_ID,

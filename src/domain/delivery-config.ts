@@ -35,14 +35,14 @@ export const commonConfigProperties = {
     Type.Boolean({ default: true, description: 'Whether the destination receives logs. Default true.' }),
   ),
   desired_logs: Type.Optional(
-    Type.Array(Type.String({ minLength: 1, errorMessage: 'must be a non-empty application name' }), {
+    Type.Array(Type.String({ pattern: '\\S', errorMessage: 'must be a non-blank application name' }), {
       default: [],
       description:
         'Applications to deliver (case-sensitive). With `groups` empty too, every application passes.',
     }),
   ),
   groups: Type.Optional(
-    Type.Array(Type.String({ minLength: 1 }), {
+    Type.Array(Type.String({ pattern: '\\S', errorMessage: 'must be a non-blank group name' }), {
       default: [],
       description: `Application groups to deliver (case-insensitive): ${groupNames().join(', ')}.`,
     }),

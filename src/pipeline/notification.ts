@@ -22,6 +22,13 @@ export interface WorkItem {
    * objects whose checkpoints say done.
    */
   readonly replayId?: string;
+  /** A delayed retry the processor scheduled (counted as pending in the destination's status). */
+  readonly delayed?: boolean;
+  /**
+   * When a delayed retry was scheduled, epoch ms: a destination whose config was created
+   * after it (the tenant was offboarded and onboarded again) does not get the old work.
+   */
+  readonly scheduledAtMs?: number;
 }
 
 /** The parsed body: zero items for `s3:TestEvent` and events that are not object creations. */
@@ -42,6 +49,8 @@ export function encodeWorkItem(item: WorkItem): string {
     ...(item.destinations !== undefined && { destinations: item.destinations }),
     attempt: item.attempt,
     ...(item.replayId !== undefined && { replay_id: item.replayId }),
+    ...(item.delayed === true && { delayed: true }),
+    ...(item.scheduledAtMs !== undefined && { scheduled_at_ms: item.scheduledAtMs }),
   });
 }
 
@@ -67,7 +76,7 @@ function parseJson(text: string, what: string): unknown {
 }
 
 function parseWorkItem(body: Record<string, unknown>): WorkItem {
-  const { key, bucket, destinations, attempt, replay_id: replayId } = body;
+  const { key, bucket, destinations, attempt, replay_id: replayId, delayed, scheduled_at_ms: scheduledAtMs } = body;
   if (typeof key !== 'string' || key === '') throw new NotificationError("Work item has no 'key' string.");
   if (attempt !== undefined && (!Number.isInteger(attempt) || (attempt as number) < 0)) {
     throw new NotificationError("Work item 'attempt' must be a whole number ≥ 0.");
@@ -84,6 +93,8 @@ function parseWorkItem(body: Record<string, unknown>): WorkItem {
     ...(destinations !== undefined && { destinations: destinations as string[] }),
     attempt: (attempt as number | undefined) ?? 0,
     ...(typeof replayId === 'string' && { replayId }),
+    ...(delayed === true && { delayed: true }),
+    ...(typeof scheduledAtMs === 'number' && Number.isFinite(scheduledAtMs) && { scheduledAtMs }),
   };
 }
 

@@ -23,6 +23,7 @@ import type {
 } from '../stores/ports.js';
 import { type DelayedRetryConfig, defaultDelayedRetryConfig, delayedRetryDelayMs } from './delayed-retry.js';
 import { createProcessorMetrics, type ProcessorMetrics } from './metrics.js';
+import type { DestinationStatusRecorder } from './status-recorder.js';
 import { encodeWorkItem, parseNotification, type WorkItem } from './notification.js';
 import { emptyReadStats, type ReadStats, readObjectRecords } from './object-reader.js';
 import type { ResolvedDestination, TenantDestinationResolver } from './tenant-destinations.js';
@@ -94,6 +95,8 @@ export interface ProcessorOptions {
   readonly logger: Logger;
   readonly registry: Registry;
   readonly delayedRetry?: DelayedRetryConfig;
+  /** Where each destination's last success, last error and pending retries are reported. */
+  readonly status?: DestinationStatusRecorder;
   readonly maxLineBytes?: number;
   readonly now?: () => number;
   readonly random?: () => number;
@@ -210,9 +213,13 @@ export function createProcessor(options: ProcessorOptions): BatchProcessor {
   const random = options.random ?? Math.random;
   const { logger } = options;
 
+  const status = options.status;
   const deadLetter = async (entry: NewDeadLetter) => {
     await options.deadLetters.add(entry);
     metrics.deadLetters.inc({ reason: entry.reason });
+    if (entry.destination !== '*') {
+      status?.failure(entry.tenantId, entry.destination, { code: entry.reason, message: entry.message, atMs: now() });
+    }
     logger.warn('Dead-lettered work.', {
       tenant: entry.tenantId,
       destination: entry.destination,
@@ -220,6 +227,19 @@ export function createProcessor(options: ProcessorOptions): BatchProcessor {
       reason: entry.reason,
       error: entry.message,
     });
+  };
+
+  /** A delayed retry that was settled is no longer pending (a new one may have been scheduled). */
+  const noteRetryDue = (item: WorkItem): void => {
+    if (!item.delayed || !status) return;
+    let parsed: ReturnType<typeof parseObjectKey>;
+    try {
+      parsed = parseObjectKey(item.key);
+    } catch {
+      return; // Never scheduled: a retry is only queued for a key that parsed.
+    }
+    if (parsed.kind === 'internal') return;
+    for (const type of item.destinations ?? []) status.retryDue(parsed.tenantId, type);
   };
 
   const sendBatches = async (
@@ -265,7 +285,9 @@ export function createProcessor(options: ProcessorOptions): BatchProcessor {
       d.delivered += batch.count;
       metrics.eventsDelivered.inc(labels, batch.count);
       metrics.bytesDelivered.inc(labels, batch.bytes);
-      metrics.deliveryLatencyMs.observe(labels, Math.max(0, now() - lastModifiedMs));
+      const deliveredAtMs = now();
+      metrics.deliveryLatencyMs.observe(labels, Math.max(0, deliveredAtMs - lastModifiedMs));
+      status?.success(object.tenantId, destination.type, deliveredAtMs, Math.max(0, deliveredAtMs - lastModifiedMs));
     }
   };
 
@@ -326,10 +348,18 @@ export function createProcessor(options: ProcessorOptions): BatchProcessor {
       const attempt = toRetry.every((d) => d.failure === NOT_ATTEMPTED) ? item.attempt : item.attempt + 1;
       const delayMs = delayedRetryDelayMs(attempt, delayedRetry, random);
       await options.queue.send(
-        encodeWorkItem({ ...item, destinations: toRetry.map((d) => d.destination.type), attempt }),
+        encodeWorkItem({
+          ...item,
+          destinations: toRetry.map((d) => d.destination.type),
+          attempt,
+          delayed: true,
+          scheduledAtMs: now(),
+        }),
         { delayMs },
       );
       for (const d of toRetry) {
+        status?.retryScheduled(tenantId, d.destination.type);
+        status?.failure(tenantId, d.destination.type, { code: d.failure!.reason, message: d.failure!.message, atMs: now() });
         metrics.delayedRetries.inc({ tenant: tenantId, kind: d.destination.kind });
         metrics.deliveries.inc({ tenant: tenantId, kind: d.destination.kind, result: 'retry' });
         outcomes.push({
@@ -425,7 +455,7 @@ export function createProcessor(options: ProcessorOptions): BatchProcessor {
     }
 
     const matching = tenant.destinations.filter(
-      (d) => inScope(d.type) && d.accepts(object.application) && isActiveNow(d, now()),
+      (d) => inScope(d.type) && d.accepts(object.application) && isActiveNow(d, now()) && !recreatedSince(d, item),
     );
     const ckKey = checkpointKey(item);
     const checkpoints =
@@ -538,7 +568,8 @@ export function createProcessor(options: ProcessorOptions): BatchProcessor {
     } catch {
       return one();
     }
-    if (objects.length !== items.length) return one();
+    // Delayed retries are few; they take the per-object path, which checks recreated configs.
+    if (objects.length !== items.length || items.some((i) => i.scheduledAtMs !== undefined)) return one();
     const first = items[0]!;
     const { tenantId, application } = objects[0]!;
     const inScope = (type: string) => first.destinations === undefined || first.destinations.includes(type);
@@ -613,7 +644,9 @@ export function createProcessor(options: ProcessorOptions): BatchProcessor {
         await accept(lane, to, batch.lastOffset % OFFSET_STRIDE, from === to ? batch.count : undefined);
         metrics.eventsDelivered.inc(labels, batch.count);
         metrics.bytesDelivered.inc(labels, batch.bytes);
-        metrics.deliveryLatencyMs.observe(labels, Math.max(0, now() - lastModifiedMs));
+        const deliveredAtMs = now();
+        metrics.deliveryLatencyMs.observe(labels, Math.max(0, deliveredAtMs - lastModifiedMs));
+        status?.success(tenantId, lane.destination.type, deliveredAtMs, Math.max(0, deliveredAtMs - lastModifiedMs));
       }
     };
 
@@ -743,6 +776,9 @@ export function createProcessor(options: ProcessorOptions): BatchProcessor {
       while (next < tasks.length) await tasks[next++]!();
     };
     await Promise.all(Array.from({ length: Math.min(PACKED_GROUP_CONCURRENCY, tasks.length) }, worker));
+    results.forEach((result, i) => {
+      if (result.status === 'fulfilled') noteRetryDue(items[i]!);
+    });
     return results;
   };
 
@@ -807,8 +843,14 @@ export function createProcessor(options: ProcessorOptions): BatchProcessor {
     return results;
   };
 
+  const processSettledItem = async (item: WorkItem, signal: AbortSignal): Promise<ItemOutcome> => {
+    const outcome = await processItem(item, signal);
+    noteRetryDue(item);
+    return outcome;
+  };
+
   return {
-    processItem,
+    processItem: processSettledItem,
     processItems,
     processMessages,
     async processMessage(body, signal) {
@@ -817,7 +859,7 @@ export function createProcessor(options: ProcessorOptions): BatchProcessor {
       const items = parsed.items;
       metrics.notifications.inc({ result: 'processed' });
       const outcomes: ItemOutcome[] = [];
-      for (const item of items) outcomes.push(await processItem(item, signal));
+      for (const item of items) outcomes.push(await processSettledItem(item, signal));
       return { items: outcomes };
     },
   };
@@ -836,6 +878,14 @@ async function settleAll(sends: readonly Promise<void>[]): Promise<void> {
 
 function isActiveNow(destination: ResolvedDestination, nowMs: number): boolean {
   return isConfigActive(destination.config, nowMs);
+}
+
+/** A config created after the retry was scheduled is a new destination: the old work is not its own. */
+function recreatedSince(destination: ResolvedDestination, item: WorkItem): boolean {
+  if (item.scheduledAtMs === undefined) return false;
+  const createdAt = destination.config.created_at;
+  const createdAtMs = typeof createdAt === 'string' ? Date.parse(createdAt) : Number.NaN;
+  return Number.isFinite(createdAtMs) && createdAtMs > item.scheduledAtMs;
 }
 
 function summarize(outcomes: readonly DestinationOutcome[]): ItemResult {

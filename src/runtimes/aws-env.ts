@@ -15,6 +15,10 @@ export interface AwsRuntimeConfig {
   readonly checkpointTable: string;
   /** DynamoDB table of dead letters (`DEAD_LETTER_TABLE`, default `<config table>-dead-letters`). */
   readonly deadLetterTable: string;
+  /** DynamoDB table of the config-change audit log (`AUDIT_TABLE`, default `<config table>-audit`). */
+  readonly auditTable: string;
+  /** DynamoDB table of per-destination health (`DESTINATION_STATUS_TABLE`, default `<config table>-status`). */
+  readonly destinationStatusTable: string;
   /** Checkpoint TTL (`CHECKPOINT_TTL_DAYS`, default 30): longer than the central bucket's expiry. */
   readonly checkpointTtlSeconds: number;
   readonly queueUrl?: string;
@@ -83,6 +87,8 @@ export function awsRuntimeConfigFromEnv(mode: ExecutionMode, env: NodeJS.Process
     configTable: configTable!,
     checkpointTable: value('CHECKPOINT_TABLE') ?? `${configTable}-checkpoints`,
     deadLetterTable: value('DEAD_LETTER_TABLE') ?? `${configTable}-dead-letters`,
+    auditTable: value('AUDIT_TABLE') ?? `${configTable}-audit`,
+    destinationStatusTable: value('DESTINATION_STATUS_TABLE') ?? `${configTable}-status`,
     checkpointTtlSeconds: ttlDays * DAY_SECONDS,
     ...(queueUrl !== undefined && { queueUrl }),
     ...(value('SQS_DLQ_URL') !== undefined && { deadLetterQueueUrl: value('SQS_DLQ_URL') }),

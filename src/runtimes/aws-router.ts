@@ -4,6 +4,8 @@ import { GetQueueUrlCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { Registry } from 'prom-client';
 import { awsClientConfig, createCredentialBroker } from '../aws/index.js';
+import { createDestinationStatusRecorder, type DestinationStatusRecorder } from '../pipeline/status-recorder.js';
+import type { SinkDeps } from '../sinks/types.js';
 import type { Logger } from '../logging/index.js';
 import { type BatchProcessor, createProcessor } from '../pipeline/processor.js';
 import { createTenantDestinationResolver, type TenantDestinationResolver } from '../pipeline/tenant-destinations.js';
@@ -11,11 +13,21 @@ import { cloudwatchSinkDefinition } from '../sinks/cloudwatch/index.js';
 import { fileSinkDefinition } from '../sinks/file/index.js';
 import { createSinkRegistry, type SinkRegistry } from '../sinks/registry.js';
 import { createS3SinkDefinition } from '../sinks/s3/index.js';
-import type { CheckpointStore, DeadLetterStore, DeliveryConfigStore, NotificationQueue, ObjectStore } from '../stores/ports.js';
+import type {
+  AuditLogStore,
+  CheckpointStore,
+  DeadLetterStore,
+  DeliveryConfigStore,
+  DestinationStatusStore,
+  NotificationQueue,
+  ObjectStore,
+} from '../stores/ports.js';
 import {
+  createDynamoAuditLogStore,
   createDynamoCheckpointStore,
   createDynamoConfigStore,
   createDynamoDeadLetterStore,
+  createDynamoDestinationStatusStore,
   createS3ObjectStore,
   createSqsQueue,
 } from '../stores/aws/index.js';
@@ -28,6 +40,15 @@ export interface AwsRouter {
   readonly configs: DeliveryConfigStore;
   readonly checkpoints: CheckpointStore;
   readonly deadLetters: DeadLetterStore;
+  /** The append-only log of config changes (`AUDIT_TABLE`). */
+  readonly audit: AuditLogStore;
+  /** Per-destination health (`DESTINATION_STATUS_TABLE`). */
+  readonly status: DestinationStatusStore;
+  /** Collects the processor's health reports; a Lambda handler flushes it after each invocation. */
+  readonly statusRecorder: DestinationStatusRecorder;
+  /** The destination kinds and what their sinks (and live checks) get. */
+  readonly sinks: SinkRegistry;
+  readonly sinkDeps: SinkDeps;
   /** The central bucket's store (`SOURCE_BUCKET`), when configured. */
   readonly sourceObjects?: ObjectStore;
   /** The notification queue; resolved from the Lambda event source when `SQS_QUEUE_URL` is unset. */
@@ -47,7 +68,13 @@ const STORE_SDK_ATTEMPTS = 3;
  */
 export function createAwsRouter(
   config: AwsRuntimeConfig,
-  options: { logger: Logger; registry: Registry; sinks?: SinkRegistry },
+  options: {
+    logger: Logger;
+    registry: Registry;
+    sinks?: SinkRegistry;
+    /** How often destination status is written; 0 = only on `statusRecorder.flush()` (Lambda). */
+    statusFlushIntervalMs?: number;
+  },
 ): AwsRouter {
   const { logger, registry } = options;
   const settings = config.aws;
@@ -64,6 +91,8 @@ export function createAwsRouter(
     ttlSeconds: config.checkpointTtlSeconds,
   });
   const deadLetters = createDynamoDeadLetterStore({ client: dynamo, tableName: config.deadLetterTable });
+  const audit = createDynamoAuditLogStore({ client: dynamo, tableName: config.auditTable });
+  const status = createDynamoDestinationStatusStore({ client: dynamo, tableName: config.destinationStatusTable });
   const buckets = new Map<string, ObjectStore>();
   const storeFor = (bucket: string): ObjectStore => {
     let store = buckets.get(bucket);
@@ -100,18 +129,19 @@ export function createAwsRouter(
     ...(config.centralRoleArn !== undefined && { centralRoleArn: config.centralRoleArn }),
     ...(config.centralAccountId !== undefined && { centralAccountId: config.centralAccountId }),
   });
-  const resolver = createTenantDestinationResolver({
-    store: configs,
-    sinks:
-      options.sinks ??
-      createSinkRegistry([
-        fileSinkDefinition,
-        cloudwatchSinkDefinition,
-        createS3SinkDefinition({ ...(config.sourceBucket !== undefined && { sourceBucket: config.sourceBucket }) }),
-      ]),
-    sinkDeps: { baseDir: process.cwd(), logger, registry, aws: { settings, credentials } },
+  const sinks =
+    options.sinks ??
+    createSinkRegistry([
+      fileSinkDefinition,
+      cloudwatchSinkDefinition,
+      createS3SinkDefinition({ ...(config.sourceBucket !== undefined && { sourceBucket: config.sourceBucket }) }),
+    ]);
+  const sinkDeps: SinkDeps = { baseDir: process.cwd(), logger, registry, aws: { settings, credentials } };
+  const resolver = createTenantDestinationResolver({ store: configs, sinks, sinkDeps, logger, registry });
+  const statusRecorder = createDestinationStatusRecorder({
+    store: status,
     logger,
-    registry,
+    ...(options.statusFlushIntervalMs !== undefined && { flushIntervalMs: options.statusFlushIntervalMs }),
   });
   const processor = createProcessor({
     objectStore: sourceObjects ?? {
@@ -127,6 +157,7 @@ export function createAwsRouter(
     queue: queueProxy,
     logger,
     registry,
+    status: statusRecorder,
   });
 
   return {
@@ -135,6 +166,11 @@ export function createAwsRouter(
     configs,
     checkpoints,
     deadLetters,
+    audit,
+    status,
+    statusRecorder,
+    sinks,
+    sinkDeps,
     ...(sourceObjects !== undefined && { sourceObjects }),
     queue: () => queueProxy,
     async useEventSource(eventSourceArn) {
@@ -148,6 +184,7 @@ export function createAwsRouter(
       logger.info('Using the event source queue for delayed retries.', { queueUrl: QueueUrl });
     },
     async close() {
+      await statusRecorder.close();
       await resolver.close();
       s3.destroy();
       sqs.destroy();

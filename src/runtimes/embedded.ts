@@ -2,7 +2,8 @@ import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { chmod, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { collectDefaultMetrics, Registry } from 'prom-client';
-import { createApiApp } from '../api/index.js';
+import { createConfigService } from '../admin/index.js';
+import { createApiApp, pskSourceFromEnv } from '../api/index.js';
 import { ErrorCode, RouterError } from '../domain/index.js';
 import {
   createIngestBatcher,
@@ -15,6 +16,7 @@ import {
 import type { Logger } from '../logging/index.js';
 import { gauge } from '../metrics/index.js';
 import type { DelayedRetryConfig } from '../pipeline/delayed-retry.js';
+import { createDestinationStatusRecorder } from '../pipeline/status-recorder.js';
 import { createBuiltinSinkRegistry, type SinkRegistry } from '../sinks/registry.js';
 import type { IngestTokenStore } from '../stores/ports.js';
 import { routerVersion } from '../version.js';
@@ -43,6 +45,8 @@ export interface EmbeddedRouterOptions {
   readonly maxObjectStoreBytes?: number;
   readonly sinks?: SinkRegistry;
   readonly onOutcome?: QueueWorkerOptions['onOutcome'];
+  /** Where `TLR_API_PSK` / `PSK_SECRET_NAME` are read; default `process.env`. */
+  readonly env?: NodeJS.ProcessEnv;
 }
 
 /** A running embedded router. */
@@ -171,10 +175,13 @@ export async function startEmbeddedRouter(options: EmbeddedRouterOptions): Promi
     options.ingestToken ?? (await defaultIngestToken(stores.dataDir, stores.tokens, logger));
   const authenticator = createTokenAuthenticator({ store: stores.tokens, staticTokens });
 
+  const sinks = options.sinks ?? createBuiltinSinkRegistry();
+  const status = createDestinationStatusRecorder({ store: stores.status, logger });
   const { processor, resolver } = createLocalProcessor(stores, {
-    sinks: options.sinks ?? createBuiltinSinkRegistry(),
+    sinks,
     logger,
     registry,
+    status,
     ...(options.delayedRetry !== undefined && { delayedRetry: options.delayedRetry }),
   });
   const worker = createQueueWorker({
@@ -205,10 +212,30 @@ export async function startEmbeddedRouter(options: EmbeddedRouterOptions): Promi
     },
   });
 
+  // The key is read (and on first start generated into the data directory) now, so a bad
+  // TLR_API_PSK or key file stops the start with its message instead of failing each request.
+  const psk = pskSourceFromEnv(options.env ?? process.env, { dataDir: stores.dataDir, logger });
+  try {
+    await psk.keys();
+  } catch (error) {
+    unlock();
+    stores.close();
+    throw error;
+  }
+  const configService = createConfigService({
+    store: stores.configs,
+    audit: stores.audit,
+    status: stores.status,
+    deadLetters: stores.deadLetters,
+    sinks,
+    sinkDeps: { baseDir: stores.dataDir, logger, registry },
+  });
+
   const app = createApiApp({
     logger,
     registry,
     version: routerVersion(),
+    configApi: { service: configService, sinks, auth: { mode: 'verify', psk } },
     checks: {
       store: async () => {
         stores.db.prepare('SELECT 1').get();
@@ -246,6 +273,7 @@ export async function startEmbeddedRouter(options: EmbeddedRouterOptions): Promi
         await app.close();
         await batcher.stop();
         await worker.stop();
+        await status.close();
         await resolver.close();
         stores.close();
         unlock();

@@ -37,6 +37,8 @@ export interface SqsHandlerDeps {
   readonly emf?: EmfEmitter;
   /** Called with the first record's source queue before processing. */
   readonly onEventSource?: (eventSourceArn: string) => Promise<void>;
+  /** Writes what the invocation learnt of destination health; a frozen container runs no timers. */
+  readonly flushStatus?: () => Promise<void>;
 }
 
 /**
@@ -95,6 +97,7 @@ export function createSqsHandler(deps: SqsHandlerDeps) {
       await Promise.all(Array.from({ length: Math.min(concurrency, event.Records.length) }, worker));
     } finally {
       clearTimeout(timer);
+      await deps.flushStatus?.();
       await deps.emf?.flush();
     }
     return { batchItemFailures: failures };
@@ -113,7 +116,7 @@ export async function handler(event: SqsEvent, context: LambdaContext): Promise<
     const logger = createLogger({ level: config.logLevel, format: 'json' });
     if (config.logLevelWasInvalid) logger.warn('LOG_LEVEL is not a known level; using INFO.');
     const registry = new Registry();
-    const router = createAwsRouter(config, { logger, registry });
+    const router = createAwsRouter(config, { logger, registry, statusFlushIntervalMs: 0 });
     initialised = {
       router,
       handle: createSqsHandler({
@@ -122,6 +125,7 @@ export async function handler(event: SqsEvent, context: LambdaContext): Promise<
         concurrency: config.concurrency,
         emf: createEmfEmitter(registry),
         onEventSource: (arn) => router.useEventSource(arn),
+        flushStatus: () => router.statusRecorder.flush(),
       }),
     };
   }

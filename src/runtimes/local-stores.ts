@@ -4,13 +4,16 @@ import type { AwsSinkDeps } from '../aws/index.js';
 import type { Logger } from '../logging/index.js';
 import type { DelayedRetryConfig } from '../pipeline/delayed-retry.js';
 import { createProcessor, type Processor } from '../pipeline/processor.js';
+import type { DestinationStatusRecorder } from '../pipeline/status-recorder.js';
 import { createTenantDestinationResolver, type TenantDestinationResolver } from '../pipeline/tenant-destinations.js';
 import type { SinkRegistry } from '../sinks/registry.js';
 import {
   createFileObjectStore,
+  createSqliteAuditLogStore,
   createSqliteCheckpointStore,
   createSqliteConfigStore,
   createSqliteDeadLetterStore,
+  createSqliteDestinationStatusStore,
   createSqliteQueue,
   openDatabase,
   type SqliteDatabase,
@@ -19,9 +22,11 @@ import {
 import { createSqliteIngestBuffer } from '../stores/local/ingest-buffer.js';
 import { createSqliteTokenStore } from '../stores/local/token-store.js';
 import type {
+  AuditLogStore,
   CheckpointStore,
   DeadLetterStore,
   DeliveryConfigStore,
+  DestinationStatusStore,
   IngestBuffer,
   IngestTokenStore,
   ObjectStore,
@@ -50,6 +55,10 @@ export interface LocalStores {
   readonly deadLetters: DeadLetterStore;
   readonly tokens: IngestTokenStore;
   readonly ingestBuffer: IngestBuffer;
+  /** The append-only log of config changes. */
+  readonly audit: AuditLogStore;
+  /** Per-destination health, for the tenant status. */
+  readonly status: DestinationStatusStore;
   close(): void;
 }
 
@@ -62,8 +71,8 @@ export interface LocalStoreOptions {
 
 /**
  * Opens (creating and migrating as needed) the embedded stores of a data directory:
- * SQLite for queue, configs, checkpoints, dead letters, tokens and the ingest buffer; the
- * filesystem for the central objects.
+ * SQLite for queue, configs, checkpoints, dead letters, tokens, the ingest buffer, the audit
+ * log and destination status; the filesystem for the central objects.
  *
  * @param dataDir - the data directory; created if missing
  */
@@ -86,6 +95,8 @@ export function openLocalStores(dataDir: string, options: LocalStoreOptions = {}
     deadLetters: createSqliteDeadLetterStore(db),
     tokens: createSqliteTokenStore(db),
     ingestBuffer: createSqliteIngestBuffer(db),
+    audit: createSqliteAuditLogStore(db),
+    status: createSqliteDestinationStatusStore(db),
     close() {
       queue.close();
       db.close();
@@ -106,6 +117,8 @@ export function createLocalProcessor(
     delayedRetry?: DelayedRetryConfig;
     /** AWS settings and credentials, for destinations in tenants' AWS accounts. */
     aws?: AwsSinkDeps;
+    /** Where destination health is reported (tenant status). */
+    status?: DestinationStatusRecorder;
   },
 ): { processor: Processor; resolver: TenantDestinationResolver } {
   const { sinks, logger, registry } = options;
@@ -125,6 +138,7 @@ export function createLocalProcessor(
     logger,
     registry,
     ...(options.delayedRetry !== undefined && { delayedRetry: options.delayedRetry }),
+    ...(options.status !== undefined && { status: options.status }),
   });
   return { processor, resolver };
 }

@@ -237,7 +237,7 @@ export const AuditAction = {
   REPLACE: 'replace',
   UPDATE: 'update',
   DELETE: 'delete',
-  /** Every config of the tenant removed at once (`DELETE /tenants/{tenant}`). */
+  /** A config removed with every other of its tenant (`DELETE /tenants/{tenant}`): one entry each. */
   OFFBOARD: 'offboard',
 } as const;
 export type AuditAction = (typeof AuditAction)[keyof typeof AuditAction];
@@ -246,7 +246,7 @@ export type AuditAction = (typeof AuditAction)[keyof typeof AuditAction];
 export interface AuditEntry {
   readonly id: string;
   readonly tenantId: string;
-  /** The config `type` changed; `*` for a tenant-wide action (offboarding). */
+  /** The config `type` changed. */
   readonly type: string;
   readonly action: AuditAction;
   /** Who: the API key id (`psk:current`), the authorizer's principal, or `cli:<user>`. */

@@ -435,7 +435,86 @@ describe('tlr configs delete', () => {
     expect(run).toEqual({
       code: 1,
       stdout: '',
-      stderr: `Error: No delivery config 'file' for tenant '${tenant}'.\n`,
+      stderr: `Error: Tenant '${tenant}' has no delivery config of type 'file'. (RTR_ERR_CONFIG_NOT_FOUND)\n`,
     });
+  });
+});
+
+describe('tlr configs patch (local store)', () => {
+  it('changes the fields given and records the change under the CLI user', async () => {
+    // Prepare
+    const config = deliveryConfigFactory();
+    await tlr('configs', 'apply', '-f', await configFile(config));
+
+    // Act
+    const run = await tlr('configs', 'patch', config.tenant_id, 'file', '--set', 'enabled=false', '--set', 'desired_logs=["etcd"]');
+
+    // Assess
+    expect(run).toEqual({ code: 0, stdout: `updated ${config.tenant_id}/file\n`, stderr: '' });
+    const [row] = await storedRows();
+    expect(row).toMatchObject({ directory: config.directory, enabled: false, desired_logs: ['etcd'] });
+    const audit = await withStores(dataDir, ({ audit }) => audit.list(config.tenant_id, { limit: 10 }));
+    expect(audit.entries).toEqual([
+      expect.objectContaining({ action: 'update', type: 'file', actor: expect.stringMatching(/^cli:/) }),
+      expect.objectContaining({ action: 'create', type: 'file', actor: expect.stringMatching(/^cli:/) }),
+    ]);
+  });
+
+  it('exits 1 naming the config when there is none', async () => {
+    // Prepare
+    const tenant = `tenant-${randomId()}`;
+
+    // Act
+    const run = await tlr('configs', 'patch', tenant, 'file', '--set', 'enabled=false');
+
+    // Assess
+    expect(run.code).toBe(1);
+    expect(run.stderr).toBe(`Error: Tenant '${tenant}' has no delivery config of type 'file'. (RTR_ERR_CONFIG_NOT_FOUND)\n`);
+  });
+});
+
+describe('tlr configs validate (local store)', () => {
+  it('prints the live check and exits 0 when the directory is writable', async () => {
+    // Prepare
+    const config = deliveryConfigFactory({ directory: join(dataDir, 'out', randomId()) });
+    await tlr('configs', 'apply', '-f', await configFile(config));
+
+    // Act
+    const run = await tlr('configs', 'validate', config.tenant_id, 'file');
+
+    // Assess
+    expect(run.code).toBe(0);
+    expect(tableRows(run.stdout)[0]!.slice(0, 2)).toEqual(['write_directory', 'ok']);
+  });
+
+  it('exits 1 when the directory cannot be created', async () => {
+    // Prepare
+    const blocker = join(dataDir, `file-${randomId()}`);
+    await writeFile(blocker, 'not a directory');
+    const config = deliveryConfigFactory({ directory: join(blocker, 'logs') });
+    await tlr('configs', 'apply', '-f', await configFile(config));
+
+    // Act
+    const run = await runCli(['--data-dir', dataDir, '--json', 'configs', 'validate', config.tenant_id, 'file']);
+
+    // Assess
+    expect(run.code).toBe(1);
+    expect(JSON.parse(run.stdout)).toMatchObject({ valid: false, steps: [{ status: 'failed', code: 'ENOTDIR' }] });
+    expect(run.stderr).toBe(`Error: The delivery config 'file' of tenant '${config.tenant_id}' is not valid.\n`);
+  });
+});
+
+describe('tlr configs status (local store)', () => {
+  it('shows each destination of the tenant', async () => {
+    // Prepare
+    const config = deliveryConfigFactory();
+    await tlr('configs', 'apply', '-f', await configFile(config));
+
+    // Act
+    const run = await tlr('configs', 'status', config.tenant_id);
+
+    // Assess
+    expect(run.code).toBe(0);
+    expect(tableRows(run.stdout)).toEqual([['file', 'true', 'valid', '-', '-', '0', '0', '-']]);
   });
 });

@@ -156,7 +156,13 @@ describe.skipIf(motoUnavailable)('AWS deployment against moto', () => {
         },
       }),
     );
-    const tables = { configs: `configs-${id}`, checkpoints: `checkpoints-${id}`, deadLetters: `dead-letters-${id}` };
+    const tables = {
+      configs: `configs-${id}`,
+      checkpoints: `checkpoints-${id}`,
+      deadLetters: `dead-letters-${id}`,
+      audit: `audit-${id}`,
+      status: `status-${id}`,
+    };
     const dynamo = new DynamoDBClient(config);
     await createRouterTables(dynamo, tables);
     // Rows as operators write them today: plain attributes, desired_logs as a String Set.
@@ -182,6 +188,8 @@ describe.skipIf(motoUnavailable)('AWS deployment against moto', () => {
       TENANT_CONFIG_TABLE: tables.configs,
       CHECKPOINT_TABLE: tables.checkpoints,
       DEAD_LETTER_TABLE: tables.deadLetters,
+      AUDIT_TABLE: tables.audit,
+      DESTINATION_STATUS_TABLE: tables.status,
       SQS_QUEUE_URL: queueUrl!,
       SOURCE_BUCKET: central,
       CENTRAL_LOG_DISTRIBUTION_ROLE_ARN: CENTRAL_ROLE,

@@ -3,7 +3,8 @@ import { createServer, request as httpRequest, type Server } from 'node:http';
 /**
  * A pass-through HTTP proxy in front of moto that sees every AWS request a process makes,
  * so tests can check rules moto does not enforce (CloudWatch Logs `PutLogEvents` limits)
- * even for a child process. Requests are forwarded unchanged.
+ * even for a child process. Requests are forwarded unchanged, except those an injected
+ * fault answers (denials moto cannot produce, such as STS refusing AssumeRole).
  */
 export interface AwsRequestProxy {
   readonly endpoint: string;
@@ -15,7 +16,54 @@ export interface AwsRequestProxy {
   readonly putLogEvents: PutLogEventsRequest[];
   /** Parameters of every STS AssumeRole request (RoleArn, ExternalId, RoleSessionName, …). */
   readonly assumeRoles: Record<string, string>[];
+  /** Answers the requests `fault.match` selects with its scripted error instead of forwarding them. */
+  inject(fault: ProxyFault): void;
+  /** Forgets every injected fault (call between tests). */
+  clearFaults(): void;
   close(): Promise<void>;
+}
+
+/** One request as the proxy received it, for a fault to match on. */
+export interface ProxiedRequest {
+  readonly method: string;
+  readonly url: string;
+  /** Request headers, lowercase names (the signing region is in `authorization`). */
+  readonly headers: Readonly<Record<string, string | string[] | undefined>>;
+  /** `X-Amz-Target` (JSON protocols), when sent. */
+  readonly target?: string;
+  /** Form parameters of query-protocol requests (STS): `Action`, `RoleArn`, … */
+  readonly params: Readonly<Record<string, string>>;
+}
+
+/** A scripted answer the proxy gives instead of forwarding (an injected fault). */
+export interface ProxyFault {
+  readonly match: (request: ProxiedRequest) => boolean;
+  readonly status: number;
+  readonly contentType: string;
+  readonly body: string;
+  /** Extra response headers (`x-amz-bucket-region`). */
+  readonly headers?: Readonly<Record<string, string>>;
+  /** How many requests it answers; every matching one when undefined. */
+  times?: number;
+}
+
+/**
+ * STS answering `AssumeRole` of one role with `AccessDenied`, in the query-protocol error
+ * shape STS uses, so the SDK raises exactly the error AWS would.
+ * https://docs.aws.amazon.com/STS/latest/APIReference/CommonErrors.html
+ *
+ * @param roleArn - the role whose AssumeRole is refused
+ */
+export function stsAccessDeniedFault(roleArn: string): ProxyFault {
+  return {
+    match: (request) => request.params['Action'] === 'AssumeRole' && request.params['RoleArn'] === roleArn,
+    status: 403,
+    contentType: 'text/xml',
+    body:
+      '<ErrorResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><Error><Type>Sender</Type>' +
+      `<Code>AccessDenied</Code><Message>Not authorized to perform sts:AssumeRole on ${roleArn} (injected by the test proxy).</Message>` +
+      '</Error><RequestId>00000000-0000-0000-0000-000000000000</RequestId></ErrorResponse>',
+  };
 }
 
 export interface PutLogEventsRequest {
@@ -57,6 +105,7 @@ export async function startAwsRequestProxy(target: string): Promise<AwsRequestPr
   const violations: string[] = [];
   const putLogEvents: PutLogEventsRequest[] = [];
   const assumeRoles: Record<string, string>[] = [];
+  const faults: ProxyFault[] = [];
   const server: Server = createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
@@ -72,8 +121,25 @@ export async function startAwsRequestProxy(target: string): Promise<AwsRequestPr
         }
       }
       const text = body.toString('utf8');
-      if (!amzTarget && new URLSearchParams(text).get('Action') === 'AssumeRole') {
-        assumeRoles.push(Object.fromEntries(new URLSearchParams(text)));
+      const params: Record<string, string> = amzTarget ? {} : Object.fromEntries(new URLSearchParams(text));
+      if (params['Action'] === 'AssumeRole') assumeRoles.push(params);
+      const proxied: ProxiedRequest = {
+        method: req.method ?? 'GET',
+        url: req.url ?? '/',
+        headers: req.headers,
+        ...(typeof amzTarget === 'string' && { target: amzTarget }),
+        params,
+      };
+      const fault = faults.find((f) => (f.times ?? 1) > 0 && f.match(proxied));
+      if (fault) {
+        if (fault.times !== undefined) fault.times -= 1;
+        res.writeHead(fault.status, {
+          ...fault.headers,
+          'content-type': fault.contentType,
+          'content-length': Buffer.byteLength(fault.body),
+        });
+        res.end(fault.body);
+        return;
       }
       const forward = httpRequest(
         {
@@ -104,6 +170,12 @@ export async function startAwsRequestProxy(target: string): Promise<AwsRequestPr
     violations,
     putLogEvents,
     assumeRoles,
+    inject: (fault) => {
+      faults.push(fault);
+    },
+    clearFaults: () => {
+      faults.length = 0;
+    },
     close: () =>
       new Promise<void>((resolve) => {
         server.closeAllConnections();

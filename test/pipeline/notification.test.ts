@@ -139,6 +139,10 @@ describe('parseNotification', () => {
       item: { key: 'c1/team-a/api/pod-1/f.json.gz', bucket: 'central', attempt: 0, replayId: 'r-42' },
     },
     { case: 'a retry scoped to no destination', item: { key: 'k/t/a/p/f', destinations: [], attempt: 1 } },
+    {
+      case: 'a delayed retry with the time it was scheduled',
+      item: { key: 'k/t/a/p/f', destinations: ['s3'], attempt: 2, delayed: true, scheduledAtMs: 1_700_000_000_123 },
+    },
   ])('reads back the work item it encodes: $case', ({ item }) => {
     // Prepare
     const body = encodeWorkItem(item);
@@ -156,6 +160,8 @@ describe('parseNotification', () => {
         destinations: fc.array(fc.string()),
         attempt: fc.nat(),
         replayId: fc.string(),
+        delayed: fc.constant(true),
+        scheduledAtMs: fc.nat(),
       },
       { requiredKeys: ['key', 'attempt'] },
     );

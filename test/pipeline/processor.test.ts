@@ -32,6 +32,7 @@ import {
   createSqliteCheckpointStore,
   createSqliteConfigStore,
   createSqliteDeadLetterStore,
+  createSqliteDestinationStatusStore,
   createSqliteQueue,
   openDatabase,
   type SqliteDatabase,
@@ -41,8 +42,10 @@ import type {
   CheckpointStore,
   DeadLetterStore,
   DeliveryConfigStore,
+  DestinationStatusStore,
   ObjectStore,
 } from '../../src/stores/ports.js';
+import { createDestinationStatusRecorder, type DestinationStatusRecorder } from '../../src/pipeline/status-recorder.js';
 import {
   gzipObject,
   gzipObjectWithCorruptTail,
@@ -73,6 +76,9 @@ interface Harness {
   readonly resolver: TenantDestinationResolver;
   readonly processor: BatchProcessor;
   readonly clock: { nowMs: number };
+  /** Destination health as the processor reported it, written on `status.flush()`. */
+  readonly statusStore: DestinationStatusStore;
+  readonly status: DestinationStatusRecorder;
 }
 
 const open: Harness[] = [];
@@ -98,6 +104,8 @@ async function createHarness(options: { delayedRetry?: DelayedRetryConfig } = {}
     now,
     retireAfterMs: 1,
   });
+  const statusStore = createSqliteDestinationStatusStore(db, { now });
+  const status = createDestinationStatusRecorder({ store: statusStore, logger: silentLogger, flushIntervalMs: 0 });
   const processor = createProcessor({
     objectStore: objects,
     resolver,
@@ -108,6 +116,7 @@ async function createHarness(options: { delayedRetry?: DelayedRetryConfig } = {}
     registry,
     now,
     random: () => 0.5,
+    status,
     ...(options.delayedRetry && { delayedRetry: options.delayedRetry }),
   });
   const harness = {
@@ -123,6 +132,8 @@ async function createHarness(options: { delayedRetry?: DelayedRetryConfig } = {}
     resolver,
     processor,
     clock,
+    statusStore,
+    status,
   };
   open.push(harness);
   return harness;
@@ -360,10 +371,97 @@ describe('createProcessor', () => {
     const [retry] = await h.queue.receive({ maxMessages: 10, waitMs: 0 });
     expect(early).toEqual([]);
     expect(parseNotification(retry!.body).items).toEqual([
-      { key, bucket: expect.any(String), destinations: [MEMORY_KIND], attempt: 1 },
+      {
+        key,
+        bucket: expect.any(String),
+        destinations: [MEMORY_KIND],
+        attempt: 1,
+        delayed: true,
+        scheduledAtMs: h.clock.nowMs - 30_000,
+      },
     ]);
     expect(await metricValue(h.registry, 'tlr_delayed_retries_total', { tenant, kind: MEMORY_KIND })).toBe(1);
     expect(await metricValue(h.registry, 'tlr_dead_letters_total')).toBe(0);
+  });
+
+  it('reports each destination: last success with its lag, last error, and delayed retries pending until they come due', async () => {
+    // Prepare
+    const h = await createHarness();
+    const tenant = newTenant();
+    await putRows(h, tenant, [
+      { type: 'file' },
+      { type: MEMORY_KIND, behaviour: 'retryable', fail_reason: 'http_503' },
+    ]);
+    const { key } = await putObject(h, tenant, 5);
+    const createdAtMs = (await h.objects.head(key))!.lastModifiedMs;
+    // Act
+    await h.processor.processMessage(JSON.stringify(s3EventFactory([key])), signal());
+    await h.status.flush();
+    const afterFirst = await h.statusStore.listTenant(tenant);
+    h.clock.nowMs += 30_000;
+    const [retry] = await h.queue.receive({ maxMessages: 10, waitMs: 0 });
+    await putRows(h, tenant, [{ type: MEMORY_KIND }]);
+    h.resolver.invalidate(tenant);
+    h.clock.nowMs += 10_000;
+    await h.processor.processMessage(retry!.body, signal());
+    await h.status.flush();
+    const afterRetry = await h.statusStore.listTenant(tenant);
+    // Assess
+    expect(afterFirst).toEqual([
+      expect.objectContaining({ type: 'file', lastSuccessAtMs: Date.parse('2024-01-15T11:00:00.000Z'), pendingRetries: 0 }),
+      expect.objectContaining({
+        type: MEMORY_KIND,
+        lastError: expect.objectContaining({ code: 'http_503' }),
+        pendingRetries: 1,
+      }),
+    ]);
+    expect(afterFirst[0]!.lagMs).toBe(Math.max(0, Date.parse('2024-01-15T11:00:00.000Z') - createdAtMs));
+    expect(afterFirst[1]!.lastSuccessAtMs).toBeUndefined();
+    expect(afterRetry.find((r) => r.type === MEMORY_KIND)).toMatchObject({
+      pendingRetries: 0,
+      lastSuccessAtMs: h.clock.nowMs,
+      lastError: { code: 'http_503' },
+    });
+  });
+
+  it('drops a delayed retry for a destination whose config was created after it was scheduled (re-onboarded tenant)', async () => {
+    // Prepare
+    const h = await createHarness();
+    const tenant = newTenant();
+    await putRows(h, tenant, [{ type: MEMORY_KIND, behaviour: 'retryable', fail_reason: 'http_503' }]);
+    const { key } = await putObject(h, tenant, 4);
+    await h.processor.processMessage(JSON.stringify(s3EventFactory([key])), signal());
+    h.clock.nowMs += 30_000;
+    const [retry] = await h.queue.receive({ maxMessages: 10, waitMs: 0 });
+    await h.configs.delete(tenant, MEMORY_KIND);
+    await putRows(h, tenant, [{ type: MEMORY_KIND, created_at: new Date(h.clock.nowMs).toISOString() }]);
+    h.resolver.invalidate(tenant);
+    // Act
+    const outcome = await h.processor.processMessage(retry!.body, signal());
+    await h.status.flush();
+    // Assess
+    expect(outcome.items[0]).toMatchObject({ destinations: [], skippedReason: 'no_matching_destination' });
+    expect(h.memory.built.flatMap((sink) => sink.accepted)).toEqual([]);
+    expect(await h.statusStore.listTenant(tenant)).toEqual([expect.objectContaining({ type: MEMORY_KIND, pendingRetries: 0 })]);
+  });
+
+  it('reports a dead-lettered destination with the dead letter reason as its last error', async () => {
+    // Prepare
+    const h = await createHarness();
+    const tenant = newTenant();
+    await putRows(h, tenant, [{ type: MEMORY_KIND, behaviour: 'permanent', fail_reason: 'access_denied' }]);
+    const { key } = await putObject(h, tenant, 3);
+    // Act
+    await h.processor.processMessage(JSON.stringify(s3EventFactory([key])), signal());
+    await h.status.flush();
+    // Assess
+    expect(await h.statusStore.listTenant(tenant)).toEqual([
+      expect.objectContaining({
+        type: MEMORY_KIND,
+        pendingRetries: 0,
+        lastError: { code: 'access_denied', message: expect.stringContaining('access_denied'), atMs: h.clock.nowMs },
+      }),
+    ]);
   });
 
   it('resumes a delayed retry after the records the failing destination had accepted', async () => {

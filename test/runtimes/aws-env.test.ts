@@ -38,6 +38,8 @@ describe('awsRuntimeConfigFromEnv', () => {
       configTable: 'tenant-configs',
       checkpointTable: 'tenant-configs-checkpoints',
       deadLetterTable: 'tenant-configs-dead-letters',
+      auditTable: 'tenant-configs-audit',
+      destinationStatusTable: 'tenant-configs-status',
       queueUrl: env.SQS_QUEUE_URL,
       sourceBucket: 'central',
       centralRoleArn: env.CENTRAL_LOG_DISTRIBUTION_ROLE_ARN,
@@ -46,6 +48,18 @@ describe('awsRuntimeConfigFromEnv', () => {
       logLevelWasInvalid: false,
       checkpointTtlSeconds: 30 * 86_400,
     });
+  });
+
+  it('takes AUDIT_TABLE and DESTINATION_STATUS_TABLE over the defaults', () => {
+    // Prepare
+    const env = { ...BASE, AUDIT_TABLE: 'tlr-audit', DESTINATION_STATUS_TABLE: ' tlr-status ' };
+
+    // Act
+    const config = awsRuntimeConfigFromEnv(ExecutionMode.MANUAL, env);
+
+    // Assess
+    expect(config.auditTable).toBe('tlr-audit');
+    expect(config.destinationStatusTable).toBe('tlr-status');
   });
 
   it('uses INFO for an unknown LOG_LEVEL and says so', () => {

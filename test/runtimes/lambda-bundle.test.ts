@@ -21,4 +21,18 @@ describe('the Lambda bundle', () => {
     expect(statSync(output).size).toBeGreaterThan(100_000);
     expect(typeof bundle.handler).toBe('function');
   }, 60_000);
+
+  it('builds the API bundle exporting the API handler and its authorizer, without the SQLite stores', async () => {
+    // Prepare
+    const output = join(root, 'dist', 'lambda', 'api.mjs');
+
+    // Act
+    const log = execFileSync(process.execPath, [join(root, 'scripts', 'bundle-lambda.mjs')], { cwd: root, encoding: 'utf8' });
+    const bundle = (await import(pathToFileURL(output).href)) as { handler?: unknown; authorizer?: unknown };
+
+    // Assess
+    expect(log).toMatch(/dist\/lambda\/api\.mjs/);
+    expect(typeof bundle.handler).toBe('function');
+    expect(typeof bundle.authorizer).toBe('function');
+  }, 60_000);
 });

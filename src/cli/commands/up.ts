@@ -3,7 +3,7 @@ import { startDemoTraffic } from '../../demo/index.js';
 import { DEFAULT_HOST, DEFAULT_PORT, startEmbeddedRouter } from '../../runtimes/embedded.js';
 import { CliError, type CliIo, cliLogger, dataDirOf, type GlobalOptions } from '../context.js';
 
-function parsePort(value: string): number {
+export function parsePort(value: string): number {
   const port = Number(value);
   if (!Number.isInteger(port) || port < 0 || port > 65_535)
     throw new CliError(`--port '${value}' is not a port (0-65535).`);
@@ -66,6 +66,8 @@ export function registerUpCommand(program: Command, io: CliIo, globals: () => Gl
           [
             `tlr is up at ${router.url} (data in ${router.dataDir})`,
             `  ingest:  POST ${router.url}/api/v1/ingest  (Authorization: Bearer $(cat ${router.dataDir}/ingest-token))`,
+            `  configs: ${router.url}/api/v1/delivery-configs  (HMAC-signed with the key in ${router.dataDir}/api-psk or TLR_API_PSK; tlr configs --api-url ${router.url})`,
+            `  docs:    ${router.url}/api/v1/docs`,
             `  health:  GET  ${router.url}/api/v1/health`,
             `  metrics: GET  ${router.url}/metrics`,
             '',

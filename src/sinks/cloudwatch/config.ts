@@ -1,6 +1,7 @@
 import Type, { type Static } from 'typebox';
 import { RetryConfigSchema } from '../../delivery/index.js';
-import type { DeliveryConfig, FieldError } from '../../domain/index.js';
+import type { TenantRoleRequest } from '../../aws/index.js';
+import type { DeliveryConfig, FieldError, ValidatedDeliveryConfig } from '../../domain/index.js';
 
 /** The kind name in configs (`type: "cloudwatch"` or `"cloudwatch:<name>"`). */
 export const CLOUDWATCH_KIND = 'cloudwatch';
@@ -105,6 +106,24 @@ export const cloudwatchConfigProperties = {
 export const CloudwatchFieldsSchema = Type.Object(cloudwatchConfigProperties);
 /** The `cloudwatch` fields of a validated config. */
 export type CloudwatchSinkConfig = Static<typeof CloudwatchFieldsSchema>;
+
+/**
+ * Who a `cloudwatch` destination writes as: the tenant's role with its ExternalId, in the
+ * destination's region. Delivery and the access check both take it from here, so the check
+ * exercises the very role chain delivery uses.
+ *
+ * @param config - a validated `cloudwatch` config
+ * @param region - the destination region (`target_region`, else the router's)
+ */
+export function cloudwatchTenantRole(config: ValidatedDeliveryConfig, region: string): TenantRoleRequest {
+  const fields = config as unknown as CloudwatchSinkConfig;
+  return {
+    roleArn: fields.log_distribution_role_arn,
+    ...(fields.external_id !== undefined && { externalId: fields.external_id }),
+    tenantId: config.tenant_id,
+    region,
+  };
+}
 
 /** Limits the planner cuts and filters by; each defaults to the CloudWatch limit above. */
 export interface CloudwatchLimits {

@@ -3,6 +3,7 @@ import { defaultRetryConfig } from '../../delivery/index.js';
 import { ConfigValidationError, type ValidatedDeliveryConfig } from '../../domain/index.js';
 import { counter } from '../../metrics/index.js';
 import type { Sink, SinkDefinition, SinkDeps } from '../types.js';
+import { checkCloudwatchAccess } from './access-check.js';
 import {
   type CloudwatchClientFactory,
   CloudwatchWriterCache,
@@ -14,10 +15,12 @@ import {
   type CloudwatchSinkConfig,
   cloudwatchConfigProperties,
   cloudwatchLimitsFor,
+  cloudwatchTenantRole,
   DEFAULT_LOG_STREAM_TEMPLATE,
 } from './config.js';
 import { type CloudwatchPayload, createCloudwatchPlanner, logStreamNameFor } from './planner.js';
 
+export { checkCloudwatchAccess, type CloudwatchAccessCheckOptions, CloudwatchAccessStep } from './access-check.js';
 export {
   CloudwatchFailureReason,
   CloudwatchRejectReason,
@@ -29,6 +32,7 @@ export {
   CLOUDWATCH_KIND,
   type CloudwatchLimits,
   type CloudwatchSinkConfig,
+  cloudwatchTenantRole,
   defaultCloudwatchLimits,
   EVENT_OVERHEAD_BYTES,
   LEGACY_MAX_EVENT_BYTES,
@@ -94,12 +98,7 @@ export function createCloudwatchSink(
     help: 'Log events CloudWatch refused inside an accepted PutLogEvents request (never retried).',
     labelNames: ['reason'],
   });
-  const credentials = aws.credentials.forTenant({
-    roleArn: fields.log_distribution_role_arn,
-    ...(fields.external_id !== undefined && { externalId: fields.external_id }),
-    tenantId: config.tenant_id,
-    region,
-  });
+  const credentials = aws.credentials.forTenant(cloudwatchTenantRole(config, region));
   const writers = new CloudwatchWriterCache();
   const identity = `${fields.log_distribution_role_arn}|${fields.external_id ?? ''}`;
 
@@ -139,4 +138,5 @@ export const cloudwatchSinkDefinition: SinkDefinition = {
   kind: CLOUDWATCH_KIND,
   spec: { kind: CLOUDWATCH_KIND, properties: cloudwatchConfigProperties, check: checkCloudwatchConfig },
   create: (config, deps) => createCloudwatchSink(config, deps),
+  checkAccess: (config, deps, signal) => checkCloudwatchAccess(config, deps, signal),
 };

@@ -1,3 +1,4 @@
+import { isAbsolute, resolve } from 'node:path';
 import Type, { type Static } from 'typebox';
 import { RetryConfigSchema } from '../../delivery/index.js';
 
@@ -29,3 +30,14 @@ export const fileConfigProperties = {
 export const FileFieldsSchema = Type.Object(fileConfigProperties);
 /** The `file` fields of a validated config. */
 export type FileSinkConfig = Static<typeof FileFieldsSchema>;
+
+/**
+ * The directory a `file` destination writes to: as configured when absolute, else under
+ * `baseDir` (the data directory). Delivery and the access check both resolve it here.
+ *
+ * @param directory - the config's `directory`
+ * @param baseDir - the runtime's base directory
+ */
+export function resolveFileDirectory(directory: string, baseDir: string): string {
+  return isAbsolute(directory) ? directory : resolve(baseDir, directory);
+}

@@ -1,13 +1,20 @@
-import { isAbsolute, resolve } from 'node:path';
 import { defaultRetryConfig } from '../../delivery/index.js';
 import type { ValidatedDeliveryConfig } from '../../domain/index.js';
 import { counter } from '../../metrics/index.js';
 import type { Sink, SinkDefinition, SinkDeps } from '../types.js';
 import { FileAppender } from './client.js';
-import { FILE_KIND, type FileSinkConfig, fileConfigProperties } from './config.js';
+import { checkFileAccess } from './access-check.js';
+import { FILE_KIND, type FileSinkConfig, fileConfigProperties, resolveFileDirectory } from './config.js';
 import { createFilePlanner, type FilePayload } from './planner.js';
 
-export { FILE_KIND, FILE_MAX_BATCH_BYTES, FILE_MAX_BATCH_EVENTS, type FileSinkConfig } from './config.js';
+export { checkFileAccess, FileAccessStep } from './access-check.js';
+export {
+  FILE_KIND,
+  FILE_MAX_BATCH_BYTES,
+  FILE_MAX_BATCH_EVENTS,
+  type FileSinkConfig,
+  resolveFileDirectory,
+} from './config.js';
 export { filePathFor } from './planner.js';
 
 // One appender per process: appends to one file must be serialized across destinations.
@@ -22,7 +29,7 @@ let sharedAppender: FileAppender | undefined;
  */
 export function createFileSink(config: ValidatedDeliveryConfig, deps: SinkDeps): Sink<FilePayload> {
   const fields = config as unknown as FileSinkConfig;
-  const directory = isAbsolute(fields.directory) ? fields.directory : resolve(deps.baseDir, fields.directory);
+  const directory = resolveFileDirectory(fields.directory, deps.baseDir);
   const repaired = counter(deps.registry, {
     name: 'tlr_file_sink_partial_lines_removed_total',
     help: 'Partial last lines (left by a crash) cut from output files before appending.',
@@ -50,4 +57,5 @@ export const fileSinkDefinition: SinkDefinition = {
   kind: FILE_KIND,
   spec: { kind: FILE_KIND, properties: fileConfigProperties },
   create: createFileSink,
+  checkAccess: checkFileAccess,
 };

@@ -6,10 +6,10 @@ import {
   GetBucketLocationCommand,
   HeadBucketCommand,
   HeadObjectCommand,
-  type S3Client,
+  S3Client,
   UploadPartCopyCommand,
 } from '@aws-sdk/client-s3';
-import { awsErrorName, awsHttpStatus, isRetryableAwsError } from '../../aws/index.js';
+import { awsClientConfig, awsErrorName, awsHttpStatus, type AwsSinkDeps, isRetryableAwsError } from '../../aws/index.js';
 import { AbortedError, DeliveryError } from '../../domain/index.js';
 import type { Logger } from '../../logging/index.js';
 import { MULTIPART_COPY_CONCURRENCY, type S3CopyLimits } from './config.js';
@@ -194,6 +194,22 @@ function abortable<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
       },
     );
   });
+}
+
+/**
+ * The S3 clients of the s3 sink: the router's client config acting as the central role
+ * (`aws.credentials.central()`), one region each. The sink and its access check both build
+ * clients here, so the check uses the credentials delivery uses.
+ *
+ * @param aws - the runtime's AWS settings and credential broker
+ */
+export function centralS3ClientFactory(aws: AwsSinkDeps): (region: string) => S3Client {
+  return (region) =>
+    new S3Client({
+      ...awsClientConfig(aws.settings, { region, credentials: aws.credentials.central(), s3: true }),
+      // Regions are resolved by the sink, once per bucket, not per request.
+      followRegionRedirects: false,
+    });
 }
 
 /** Gives out one S3 client per region, made on first use, all closed together. */

@@ -1,9 +1,9 @@
-import { S3Client } from '@aws-sdk/client-s3';
-import { awsClientConfig } from '../../aws/index.js';
+import type { S3Client } from '@aws-sdk/client-s3';
 import { defaultRetryConfig } from '../../delivery/index.js';
 import { ConfigValidationError, type ValidatedDeliveryConfig } from '../../domain/index.js';
 import type { Sink, SinkDefinition, SinkDeps } from '../types.js';
-import { BucketRegionCache, S3ClientPool, S3Copier } from './client.js';
+import { checkS3Access } from './access-check.js';
+import { BucketRegionCache, centralS3ClientFactory, S3ClientPool, S3Copier } from './client.js';
 import {
   checkS3Config,
   normalizeBucketPrefix,
@@ -28,7 +28,8 @@ export {
   type S3SinkConfig,
   UPLOAD_PART_MIN_BYTES,
 } from './config.js';
-export { encodeCopySource, S3FailureReason, toS3DeliveryError } from './client.js';
+export { checkS3Access, type S3AccessCheckOptions, S3AccessStep } from './access-check.js';
+export { centralS3ClientFactory, encodeCopySource, S3FailureReason, toS3DeliveryError } from './client.js';
 export { destinationKeyFor, type S3CopyPayload } from './planner.js';
 
 /** The environment variable naming the central bucket, read by `s3SinkDefinition` at create time. */
@@ -84,15 +85,7 @@ export function createS3Sink(
   const fields = config as unknown as S3SinkConfig;
   const prefix = normalizeBucketPrefix(fields.bucket_prefix);
   const limits = resolveS3CopyLimits(options.copyLimits);
-  const clients = new S3ClientPool(
-    options.createClient ??
-      ((region) =>
-        new S3Client({
-          ...awsClientConfig(aws.settings, { region, credentials: aws.credentials.central(), s3: true }),
-          // Regions are resolved by the sink, once per bucket, not per request.
-          followRegionRedirects: false,
-        })),
-  );
+  const clients = new S3ClientPool(options.createClient ?? centralS3ClientFactory(aws));
   const sourceRegion = aws.settings.region;
   const regions = new BucketRegionCache(() => clients.get(sourceRegion), config.target_region ?? sourceRegion);
   if (config.target_region !== undefined) regions.set(fields.bucket_name, config.target_region);
@@ -134,6 +127,8 @@ export function createS3SinkDefinition(options: S3SinkOptions = {}): SinkDefinit
         ...options,
         sourceBucket: options.sourceBucket ?? process.env[SOURCE_BUCKET_ENV],
       }),
+    checkAccess: (config, deps, signal) =>
+      checkS3Access(config, deps, signal, { ...(options.createClient !== undefined && { createClient: options.createClient }) }),
   };
 }
 

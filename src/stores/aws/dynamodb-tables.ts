@@ -45,11 +45,47 @@ export const DeadLetterAttribute = {
 /** The dead-letter table's global secondary index: `tenant_id` (partition) + `created_at` (sort). */
 export const DEAD_LETTERS_BY_TENANT_INDEX = 'by_tenant';
 
-/** The names of the router's three tables. */
+/**
+ * Attributes of the audit-log table: `tenant_id` (partition) + `entry_key` (sort), the
+ * AuditEntry fields in snake_case. `before`/`after` hold the rows as JSON strings, so they
+ * come back exactly as the embedded store gives them.
+ */
+export const AuditAttribute = {
+  TENANT_ID: 'tenant_id',
+  /** `<atMs, 16 digits>#<sequence, 16 digits>#<id>`: sorts by time, then by arrival, and is unique. */
+  ENTRY_KEY: 'entry_key',
+  ID: 'id',
+  TYPE: 'type',
+  ACTION: 'action',
+  ACTOR: 'actor',
+  AT: 'at',
+  BEFORE: 'before',
+  AFTER: 'after',
+} as const;
+
+/** Attributes of the destination-status table: `tenant_id` (partition) + `type` (sort). */
+export const DestinationStatusAttribute = {
+  TENANT_ID: 'tenant_id',
+  TYPE: 'type',
+  LAST_SUCCESS_AT: 'last_success_at',
+  LAG_MS: 'lag_ms',
+  LAST_ERROR_CODE: 'last_error_code',
+  LAST_ERROR_MESSAGE: 'last_error_message',
+  LAST_ERROR_AT: 'last_error_at',
+  /** The raw sum of the retry deltas; may dip below 0 while reports arrive out of order. */
+  PENDING_RETRIES: 'pending_retries',
+  UPDATED_AT: 'updated_at',
+} as const;
+
+/** The names of the router's five tables. */
 export interface RouterTableNames {
   readonly configs: string;
   readonly checkpoints: string;
   readonly deadLetters: string;
+  /** The audit log of config changes. */
+  readonly audit: string;
+  /** Per-destination health. */
+  readonly status: string;
 }
 
 /** What `createRouterTables` accepts besides the names. */
@@ -61,13 +97,13 @@ export interface CreateRouterTablesOptions {
 const DEFAULT_MAX_WAIT_SECONDS = 120;
 
 /**
- * Creates the router's three DynamoDB tables (on-demand capacity), waits until they are
+ * Creates the router's five DynamoDB tables (on-demand capacity), waits until they are
  * ACTIVE, and turns on TTL for the checkpoints' `expires_at`. Idempotent: tables that exist
  * already are kept as they are (their schema is not checked), and TTL is only switched on
  * when it is not on yet.
  *
  * @param client - a low-level DynamoDB client
- * @param names - the three table names
+ * @param names - the five table names
  * @param options - how long to wait for the tables
  * @throws the SDK's error when a table cannot be created, does not become ACTIVE in time, or
  *   TTL cannot be enabled (for example TTL is on for another attribute)
@@ -76,6 +112,8 @@ const DEFAULT_MAX_WAIT_SECONDS = 120;
  *   configs: 'tlr-delivery-configs',
  *   checkpoints: 'tlr-checkpoints',
  *   deadLetters: 'tlr-dead-letters',
+ *   audit: 'tlr-audit',
+ *   status: 'tlr-status',
  * });
  */
 export async function createRouterTables(
@@ -84,7 +122,13 @@ export async function createRouterTables(
   options: CreateRouterTablesOptions = {},
 ): Promise<void> {
   const maxWaitTime = options.maxWaitSeconds ?? DEFAULT_MAX_WAIT_SECONDS;
-  const tables = [configTable(names.configs), checkpointTable(names.checkpoints), deadLetterTable(names.deadLetters)];
+  const tables = [
+    configTable(names.configs),
+    checkpointTable(names.checkpoints),
+    deadLetterTable(names.deadLetters),
+    auditTable(names.audit),
+    statusTable(names.status),
+  ];
   await Promise.all(
     tables.map(async (input) => {
       await createIfAbsent(client, input);
@@ -144,6 +188,36 @@ function deadLetterTable(name: string): CreateTableCommandInput {
         // `list` reads whole entries from the index, so it projects every attribute.
         Projection: { ProjectionType: 'ALL' },
       },
+    ],
+  };
+}
+
+function auditTable(name: string): CreateTableCommandInput {
+  return {
+    TableName: name,
+    BillingMode: 'PAY_PER_REQUEST',
+    AttributeDefinitions: [
+      { AttributeName: AuditAttribute.TENANT_ID, AttributeType: 'S' },
+      { AttributeName: AuditAttribute.ENTRY_KEY, AttributeType: 'S' },
+    ],
+    KeySchema: [
+      { AttributeName: AuditAttribute.TENANT_ID, KeyType: 'HASH' },
+      { AttributeName: AuditAttribute.ENTRY_KEY, KeyType: 'RANGE' },
+    ],
+  };
+}
+
+function statusTable(name: string): CreateTableCommandInput {
+  return {
+    TableName: name,
+    BillingMode: 'PAY_PER_REQUEST',
+    AttributeDefinitions: [
+      { AttributeName: DestinationStatusAttribute.TENANT_ID, AttributeType: 'S' },
+      { AttributeName: DestinationStatusAttribute.TYPE, AttributeType: 'S' },
+    ],
+    KeySchema: [
+      { AttributeName: DestinationStatusAttribute.TENANT_ID, KeyType: 'HASH' },
+      { AttributeName: DestinationStatusAttribute.TYPE, KeyType: 'RANGE' },
     ],
   };
 }

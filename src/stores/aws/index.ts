@@ -1,3 +1,4 @@
+export { createDynamoAuditLogStore, type DynamoAuditLogStoreOptions } from './dynamodb-audit-log-store.js';
 export {
   createDynamoCheckpointStore,
   DEFAULT_CHECKPOINT_TTL_SECONDS,
@@ -7,12 +8,18 @@ export {
 export { createDynamoConfigStore, type DynamoConfigStoreOptions } from './dynamodb-config-store.js';
 export { createDynamoDeadLetterStore, type DynamoDeadLetterStoreOptions } from './dynamodb-dead-letter-store.js';
 export {
+  createDynamoDestinationStatusStore,
+  type DynamoDestinationStatusStoreOptions,
+} from './dynamodb-destination-status-store.js';
+export {
+  AuditAttribute,
   CheckpointAttribute,
   ConfigTableKey,
   type CreateRouterTablesOptions,
   createRouterTables,
   DEAD_LETTERS_BY_TENANT_INDEX,
   DeadLetterAttribute,
+  DestinationStatusAttribute,
   type RouterTableNames,
 } from './dynamodb-tables.js';
 export { createS3ObjectStore, type S3ObjectStoreOptions } from './s3-object-store.js';

@@ -111,7 +111,13 @@ describe.skipIf(motoUnavailable)('createDynamoCheckpointStore against moto', () 
 
     const id = randomId();
     tableName = `checkpoints-${id}`;
-    await createRouterTables(client, { configs: `configs-${id}`, checkpoints: tableName, deadLetters: `dead-letters-${id}` });
+    await createRouterTables(client, {
+      configs: `configs-${id}`,
+      checkpoints: tableName,
+      deadLetters: `dead-letters-${id}`,
+      audit: `audit-${id}`,
+      status: `status-${id}`,
+    });
   });
 
   afterAll(async () => {

@@ -45,7 +45,13 @@ describe.skipIf(motoUnavailable)('createDynamoConfigStore against moto', () => {
   /** A new, empty config table (with its sibling tables), for tests that read the whole table. */
   async function newTable(): Promise<string> {
     const id = randomId();
-    const names = { configs: `configs-${id}`, checkpoints: `checkpoints-${id}`, deadLetters: `dead-letters-${id}` };
+    const names = {
+      configs: `configs-${id}`,
+      checkpoints: `checkpoints-${id}`,
+      deadLetters: `dead-letters-${id}`,
+      audit: `audit-${id}`,
+      status: `status-${id}`,
+    };
     await createRouterTables(client, names);
     return names.configs;
   }

@@ -50,7 +50,13 @@ describe.skipIf(motoUnavailable)('createDynamoDeadLetterStore against moto', () 
   /** A new, empty dead-letter table (with its sibling tables): `list()` reads the whole table. */
   async function newTable(): Promise<string> {
     const id = randomId();
-    const names = { configs: `configs-${id}`, checkpoints: `checkpoints-${id}`, deadLetters: `dead-letters-${id}` };
+    const names = {
+      configs: `configs-${id}`,
+      checkpoints: `checkpoints-${id}`,
+      deadLetters: `dead-letters-${id}`,
+      audit: `audit-${id}`,
+      status: `status-${id}`,
+    };
     await createRouterTables(client, names);
     return names.deadLetters;
   }

@@ -46,7 +46,13 @@ describe.skipIf(motoUnavailable)('createRouterTables against moto', () => {
 
   beforeEach(() => {
     const id = randomId();
-    names = { configs: `configs-${id}`, checkpoints: `checkpoints-${id}`, deadLetters: `dead-letters-${id}` };
+    names = {
+      configs: `configs-${id}`,
+      checkpoints: `checkpoints-${id}`,
+      deadLetters: `dead-letters-${id}`,
+      audit: `audit-${id}`,
+      status: `status-${id}`,
+    };
     sent.length = 0;
   });
 
@@ -55,12 +61,14 @@ describe.skipIf(motoUnavailable)('createRouterTables against moto', () => {
     return Table!;
   }
 
-  it('creates the three on-demand tables with their keys and the by_tenant index, and TTL on expires_at', async () => {
+  it('creates the five on-demand tables with their keys and the by_tenant index, and TTL on expires_at', async () => {
     // Prepare
     const expectedKeys = [
       [names.configs, ['tenant_id', 'HASH'], ['type', 'RANGE']],
       [names.checkpoints, ['object_key', 'HASH'], ['destination_id', 'RANGE']],
       [names.deadLetters, ['id', 'HASH']],
+      [names.audit, ['tenant_id', 'HASH'], ['entry_key', 'RANGE']],
+      [names.status, ['tenant_id', 'HASH'], ['type', 'RANGE']],
     ] as const;
 
     // Act
@@ -97,7 +105,7 @@ describe.skipIf(motoUnavailable)('createRouterTables against moto', () => {
     await createRouterTables(client, names);
 
     // Assess
-    expect(sent.filter((name) => name === 'CreateTableCommand')).toHaveLength(3);
+    expect(sent.filter((name) => name === 'CreateTableCommand')).toHaveLength(5);
     expect(sent).not.toContain('UpdateTimeToLiveCommand');
     expect((await describeTable(names.configs)).TableStatus).toBe('ACTIVE');
   });

@@ -1,0 +1,444 @@
+import {
+  commonConfigProperties,
+  ConfigValidationError,
+  type DeliveryConfig,
+  ErrorCode,
+  type FieldError,
+  isConfigActive,
+  parseConfigType,
+  readDeliveryConfig,
+  RouterError,
+  TENANT_SETTINGS_TYPE,
+  type ValidatedDeliveryConfig,
+  validateDeliveryConfig,
+} from '../domain/index.js';
+import type { SinkRegistry } from '../sinks/registry.js';
+import { type AccessCheckStep, AccessCheckStatus, type SinkDeps } from '../sinks/types.js';
+import {
+  AuditAction,
+  type AuditEntry,
+  type AuditLogStore,
+  type DeadLetterStore,
+  type DeliveryConfigStore,
+  type DestinationStatusStore,
+} from '../stores/ports.js';
+
+/**
+ * The delivery-config operations behind the REST API and the local `tlr configs`
+ * commands, written once: strict validation on write, conflict and existence rules,
+ * PATCH as a JSON merge patch, the audit entry of every change, the live check, tenant
+ * status and offboarding.
+ */
+
+/** No config of that tenant and type. */
+export class ConfigNotFoundError extends RouterError {
+  override readonly name = 'ConfigNotFoundError';
+  constructor(
+    readonly tenantId: string,
+    readonly type?: string,
+  ) {
+    super(
+      ErrorCode.CONFIG_NOT_FOUND,
+      type === undefined
+        ? `Tenant '${tenantId}' has no delivery configs.`
+        : `Tenant '${tenantId}' has no delivery config of type '${type}'.`,
+    );
+  }
+}
+
+/** A create for a (tenant, type) that exists already. */
+export class ConfigExistsError extends RouterError {
+  override readonly name = 'ConfigExistsError';
+  constructor(
+    readonly tenantId: string,
+    readonly type: string,
+  ) {
+    super(
+      ErrorCode.CONFIG_EXISTS,
+      `Tenant '${tenantId}' already has a delivery config of type '${type}'; replace it with PUT or change it with PATCH.`,
+    );
+  }
+}
+
+/**
+ * A request that is wrong as a request, before any field rule: a body naming another
+ * tenant or type than the path, an empty PATCH, a field no destination kind has.
+ */
+export class ConfigRequestError extends RouterError {
+  override readonly name = 'ConfigRequestError';
+  constructor(
+    message: string,
+    readonly field?: string,
+  ) {
+    super(ErrorCode.BAD_CONFIG_REQUEST, message);
+  }
+}
+
+/** Fields the store sets; a body may carry them (copied from a GET) and they are ignored. */
+const SERVER_FIELDS = ['created_at', 'updated_at'] as const;
+/** Fields a PATCH cannot change: they are the row's key. */
+const KEY_FIELDS = ['tenant_id', 'type'] as const;
+
+/** What the live check of one config found. */
+export interface ConfigValidationReport {
+  readonly tenant_id: string;
+  readonly type: string;
+  /** No field error and no failed step. */
+  readonly valid: boolean;
+  readonly field_errors: FieldError[];
+  readonly steps: AccessCheckStep[];
+}
+
+/** The last error of a destination, as the API reports it. */
+export interface DestinationErrorView {
+  readonly code: string;
+  readonly message: string;
+  readonly at: string;
+}
+
+/** One destination of a tenant's status. */
+export interface DestinationStatusView {
+  readonly type: string;
+  readonly kind: string;
+  /** Whether a config of that type exists now (false: only history is left). */
+  readonly configured: boolean;
+  /** Configured, enabled and its `ttl` not passed. */
+  readonly active: boolean;
+  /** Whether the stored row reads as a usable config. */
+  readonly config_valid: boolean;
+  readonly last_success_at?: string;
+  /** Seconds from an object's creation to its delivery, at the last success. */
+  readonly lag_seconds?: number;
+  readonly last_error?: DestinationErrorView;
+  readonly pending_retries: number;
+  /** Dead letters not yet redriven, up to {@link STATUS_DEAD_LETTER_SCAN}. */
+  readonly dead_letters: number;
+}
+
+/** A tenant's delivery status. */
+export interface TenantStatusView {
+  readonly tenant_id: string;
+  readonly destinations: DestinationStatusView[];
+  /** Dead letters not tied to one destination (the object was refused before routing). */
+  readonly unrouted_dead_letters: number;
+}
+
+/** Dead letters counted per status request; more are reported as this many. */
+export const STATUS_DEAD_LETTER_SCAN = 10_000;
+
+/** What the service works on. */
+export interface ConfigServiceDeps {
+  readonly store: DeliveryConfigStore;
+  readonly audit: AuditLogStore;
+  readonly status: DestinationStatusStore;
+  readonly deadLetters: DeadLetterStore;
+  readonly sinks: SinkRegistry;
+  /** What sinks get; the live check builds its AWS clients from `aws`. */
+  readonly sinkDeps: SinkDeps;
+  /** The clock, epoch ms; default `Date.now`. */
+  readonly now?: () => number;
+}
+
+/** The delivery-config operations; every change takes the actor that goes to the audit log. */
+export interface ConfigService {
+  listAll(options: { limit: number; cursor?: string }): Promise<{ items: Record<string, unknown>[]; nextCursor?: string }>;
+  /** The tenant's configs (settings row included), in type order. */
+  listTenant(tenantId: string): Promise<Record<string, unknown>[]>;
+  /** @throws ConfigNotFoundError */
+  get(tenantId: string, type: string): Promise<Record<string, unknown>>;
+  /**
+   * @throws ConfigRequestError when the body names another tenant, or a field no kind has
+   * @throws ConfigValidationError listing every field error
+   * @throws ConfigExistsError
+   */
+  create(tenantId: string, body: unknown, actor: string): Promise<DeliveryConfig>;
+  /** @throws ConfigRequestError, ConfigValidationError, ConfigNotFoundError */
+  replace(tenantId: string, type: string, body: unknown, actor: string): Promise<DeliveryConfig>;
+  /**
+   * Applies a JSON merge patch (RFC 7396: `null` removes a field) to the stored row and
+   * validates the result strictly. Fields the stored row holds but no kind knows (a row
+   * written by hand) are dropped, as a read would.
+   * @throws ConfigRequestError when the patch is empty, not an object, or changes the key
+   * @throws ConfigValidationError, ConfigNotFoundError
+   */
+  patch(tenantId: string, type: string, patch: unknown, actor: string): Promise<DeliveryConfig>;
+  /** @throws ConfigNotFoundError */
+  remove(tenantId: string, type: string, actor: string): Promise<void>;
+  /** Field checks, then the kind's live access check when the fields pass. @throws ConfigNotFoundError */
+  validate(tenantId: string, type: string, signal: AbortSignal): Promise<ConfigValidationReport>;
+  status(tenantId: string): Promise<TenantStatusView>;
+  /**
+   * Removes every config of the tenant and what is known of its destinations' health;
+   * delayed retries still queued find no destination and are dropped when they come due.
+   * Dead letters and the audit log are kept.
+   * @returns how many configs were removed
+   * @throws ConfigNotFoundError when the tenant has no configs
+   */
+  offboard(tenantId: string, actor: string): Promise<number>;
+  audit(tenantId: string, options: { limit: number; cursor?: string }): Promise<{ items: AuditEntry[]; nextCursor?: string }>;
+}
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/**
+ * Numbers a store cannot keep exactly: beyond 2^53 − 1 in magnitude, JSON numbers lose
+ * precision and DynamoDB's document client refuses to write them, so they are field errors
+ * on write rather than a failed write (`ttl: 1e21`, `retry.maxAttempts: 1e300`).
+ */
+function unsafeNumberErrors(value: unknown, field: string): FieldError[] {
+  if (typeof value === 'number') {
+    return Math.abs(value) > Number.MAX_SAFE_INTEGER
+      ? [{ field, message: `must be at most ${Number.MAX_SAFE_INTEGER} in magnitude` }]
+      : [];
+  }
+  if (Array.isArray(value)) return value.flatMap((item, i) => unsafeNumberErrors(item, `${field}[${i}]`));
+  if (isPlainObject(value)) {
+    return Object.entries(value).flatMap(([key, item]) => unsafeNumberErrors(item, field === '' ? key : `${field}.${key}`));
+  }
+  return [];
+}
+
+/**
+ * Builds the service.
+ *
+ * @example
+ * const service = createConfigService({ store, audit, status, deadLetters, sinks, sinkDeps });
+ * await service.create('acme', { type: 'cloudwatch', log_group_name: '/acme', … }, 'psk:current');
+ */
+export function createConfigService(deps: ConfigServiceDeps): ConfigService {
+  const { store, sinks } = deps;
+  const now = deps.now ?? Date.now;
+
+  /** Which kind (other than `kind`) declares a field, for a precise message. */
+  const kindOwning = (field: string): string | undefined =>
+    sinks.kinds().find((k) => Object.hasOwn(sinks.get(k)!.spec.properties, field));
+
+  /**
+   * Splits what a body gets wrong before field rules: a field that no kind knows is a bad
+   * request (400); a field of another kind is a field error (422), listed with the rest.
+   */
+  const checkFieldNames = (body: Record<string, unknown>): FieldError[] => {
+    const parsed = typeof body['type'] === 'string' ? parseConfigType(body['type']) : undefined;
+    const spec = parsed ? sinks.get(parsed.kind)?.spec : undefined;
+    const wrongKind: FieldError[] = [];
+    for (const field of Object.keys(body)) {
+      if (Object.hasOwn(commonConfigProperties, field)) continue;
+      if (spec && Object.hasOwn(spec.properties, field)) continue;
+      const owner = kindOwning(field);
+      if (owner === undefined) throw new ConfigRequestError(`'${field}' is not a field of any delivery config.`, field);
+      if (spec) wrongKind.push({ field, message: `belongs to kind '${owner}', not '${spec.kind}'` });
+    }
+    return wrongKind;
+  };
+
+  /** Strict validation on write, plus the rules that depend on the clock. */
+  const validateForWrite = (body: Record<string, unknown>): ValidatedDeliveryConfig => {
+    const wrongKind = checkFieldNames(body);
+    const clockErrors: FieldError[] = [];
+    const ttl = body['ttl'];
+    if (typeof ttl === 'number' && Number.isInteger(ttl) && ttl * 1000 <= now())
+      clockErrors.push({ field: 'ttl', message: 'must be a future time in epoch seconds, or absent' });
+    let config: ValidatedDeliveryConfig | undefined;
+    let fieldErrors: FieldError[] = [];
+    try {
+      config = validateDeliveryConfig(body, sinks.lookup);
+    } catch (error) {
+      if (!(error instanceof ConfigValidationError)) throw error;
+      fieldErrors = error.fieldErrors.filter((e) => !wrongKind.some((w) => w.field === e.field));
+    }
+    const numberErrors = unsafeNumberErrors(body, '').filter(
+      (e) => ![...wrongKind, ...fieldErrors].some((f) => f.field === e.field),
+    );
+    const all = [...wrongKind, ...fieldErrors, ...clockErrors, ...numberErrors];
+    if (all.length > 0 || !config) throw new ConfigValidationError(all);
+    return config;
+  };
+
+  const withoutServerFields = (body: Record<string, unknown>): Record<string, unknown> => {
+    const copy = { ...body };
+    for (const field of SERVER_FIELDS) delete copy[field];
+    return copy;
+  };
+
+  const bodyFor = (tenantId: string, body: unknown, type?: string): Record<string, unknown> => {
+    if (!isPlainObject(body)) throw new ConfigRequestError('The body must be a JSON object (one delivery config).');
+    const input = withoutServerFields(body);
+    if (input['tenant_id'] !== undefined && input['tenant_id'] !== tenantId)
+      throw new ConfigRequestError(
+        `The body's tenant_id '${String(input['tenant_id'])}' differs from the path's '${tenantId}'.`,
+        'tenant_id',
+      );
+    if (type !== undefined && input['type'] !== undefined && input['type'] !== type)
+      throw new ConfigRequestError(`The body's type '${String(input['type'])}' differs from the path's '${type}'.`, 'type');
+    return { ...input, tenant_id: tenantId, ...(type !== undefined && { type }) };
+  };
+
+  const record = async (entry: Omit<AuditEntry, 'id' | 'atMs'>, atMs: number): Promise<void> => {
+    await deps.audit.append({ ...entry, atMs });
+  };
+
+  const requireRow = async (tenantId: string, type: string): Promise<Record<string, unknown>> => {
+    const row = await store.get(tenantId, type);
+    if (!row) throw new ConfigNotFoundError(tenantId, type);
+    return row;
+  };
+
+  return {
+    async listAll(options) {
+      const page = await store.listAll(options);
+      return { items: page.rows, ...(page.nextCursor !== undefined && { nextCursor: page.nextCursor }) };
+    },
+
+    listTenant: (tenantId) => store.listTenant(tenantId),
+
+    get: (tenantId, type) => requireRow(tenantId, type),
+
+    async create(tenantId, body, actor) {
+      const config = validateForWrite(bodyFor(tenantId, body));
+      const atMs = now();
+      const stamp = new Date(atMs).toISOString();
+      const row: DeliveryConfig = { ...config, created_at: stamp, updated_at: stamp };
+      if (!(await store.create(row))) throw new ConfigExistsError(tenantId, config.type);
+      await record({ tenantId, type: row.type, action: AuditAction.CREATE, actor, after: row }, atMs);
+      return row;
+    },
+
+    async replace(tenantId, type, body, actor) {
+      const input = bodyFor(tenantId, body, type);
+      const existing = await requireRow(tenantId, type);
+      const config = validateForWrite(input);
+      const atMs = now();
+      const stamp = new Date(atMs).toISOString();
+      const createdAt = typeof existing['created_at'] === 'string' ? existing['created_at'] : stamp;
+      const row: DeliveryConfig = { ...config, created_at: createdAt, updated_at: stamp };
+      await store.put(row);
+      await record({ tenantId, type, action: AuditAction.REPLACE, actor, before: existing, after: row }, atMs);
+      return row;
+    },
+
+    async patch(tenantId, type, patch, actor) {
+      if (!isPlainObject(patch)) throw new ConfigRequestError('A PATCH body must be a JSON object of fields to change.');
+      const changes = withoutServerFields(patch);
+      if (Object.keys(changes).length === 0)
+        throw new ConfigRequestError('The PATCH body changes nothing; name at least one field.');
+      for (const field of KEY_FIELDS) {
+        if (field in changes)
+          throw new ConfigRequestError(
+            `'${field}' cannot be changed by PATCH; create a config under the new key and delete this one.`,
+            field,
+          );
+      }
+      const existing = await requireRow(tenantId, type);
+      const read = readDeliveryConfig(existing, sinks.lookup);
+      // A hand-written row that no longer reads cleanly is patched from what a read keeps.
+      const base: Record<string, unknown> = read.ok ? { ...read.config } : withoutServerFields(existing);
+      for (const field of SERVER_FIELDS) delete base[field];
+      for (const [field, value] of Object.entries(changes)) {
+        if (value === null) delete base[field];
+        else base[field] = value;
+      }
+      checkFieldNames(changes);
+      const config = validateForWrite(base);
+      const atMs = now();
+      const stamp = new Date(atMs).toISOString();
+      const createdAt = typeof existing['created_at'] === 'string' ? existing['created_at'] : stamp;
+      const row: DeliveryConfig = { ...config, created_at: createdAt, updated_at: stamp };
+      await store.put(row);
+      await record({ tenantId, type, action: AuditAction.UPDATE, actor, before: existing, after: row }, atMs);
+      return row;
+    },
+
+    async remove(tenantId, type, actor) {
+      const existing = await requireRow(tenantId, type);
+      if (!(await store.delete(tenantId, type))) throw new ConfigNotFoundError(tenantId, type);
+      await record({ tenantId, type, action: AuditAction.DELETE, actor, before: existing }, now());
+    },
+
+    async validate(tenantId, type, signal) {
+      const row = await requireRow(tenantId, type);
+      const report = (field_errors: FieldError[], steps: AccessCheckStep[]): ConfigValidationReport => ({
+        tenant_id: tenantId,
+        type,
+        valid: field_errors.length === 0 && steps.every((s) => s.status !== AccessCheckStatus.FAILED),
+        field_errors,
+        steps,
+      });
+      let config: ValidatedDeliveryConfig;
+      try {
+        config = validateDeliveryConfig(withoutServerFields(row), sinks.lookup);
+      } catch (error) {
+        if (!(error instanceof ConfigValidationError)) throw error;
+        return report(error.fieldErrors, []);
+      }
+      const definition = sinks.get(parseConfigType(type)?.kind ?? '');
+      if (!definition?.checkAccess) {
+        return report([], [
+          { step: 'live_check', status: AccessCheckStatus.SKIPPED, message: `Kind '${definition?.kind}' has no live check.` },
+        ]);
+      }
+      return report([], await definition.checkAccess(config, deps.sinkDeps, signal));
+    },
+
+    async status(tenantId) {
+      const [rows, records, letters] = await Promise.all([
+        store.listTenant(tenantId),
+        deps.status.listTenant(tenantId),
+        deps.deadLetters.list({ tenantId, limit: STATUS_DEAD_LETTER_SCAN }),
+      ]);
+      const lettersBy = new Map<string, number>();
+      for (const letter of letters) lettersBy.set(letter.destination, (lettersBy.get(letter.destination) ?? 0) + 1);
+      const recordBy = new Map(records.map((r) => [r.type, r]));
+      const rowBy = new Map(
+        rows.filter((r) => r['type'] !== TENANT_SETTINGS_TYPE).map((r) => [String(r['type']), r] as const),
+      );
+      const types = new Set([...rowBy.keys(), ...recordBy.keys(), ...[...lettersBy.keys()].filter((t) => t !== '*')]);
+      const nowMs = now();
+      const destinations = [...types].sort().map((type): DestinationStatusView => {
+        const row = rowBy.get(type);
+        const read = row ? readDeliveryConfig(row, sinks.lookup) : undefined;
+        const rec = recordBy.get(type);
+        return {
+          type,
+          kind: parseConfigType(type)?.kind ?? type,
+          configured: row !== undefined,
+          active: read?.ok === true && isConfigActive(read.config, nowMs),
+          config_valid: read?.ok === true,
+          ...(rec?.lastSuccessAtMs !== undefined && { last_success_at: new Date(rec.lastSuccessAtMs).toISOString() }),
+          ...(rec?.lagMs !== undefined && { lag_seconds: Math.round(rec.lagMs / 100) / 10 }),
+          ...(rec?.lastError !== undefined && {
+            last_error: {
+              code: rec.lastError.code,
+              message: rec.lastError.message,
+              at: new Date(rec.lastError.atMs).toISOString(),
+            },
+          }),
+          pending_retries: rec?.pendingRetries ?? 0,
+          dead_letters: lettersBy.get(type) ?? 0,
+        };
+      });
+      return { tenant_id: tenantId, destinations, unrouted_dead_letters: lettersBy.get('*') ?? 0 };
+    },
+
+    async offboard(tenantId, actor) {
+      const rows = await store.listTenant(tenantId);
+      if (rows.length === 0) throw new ConfigNotFoundError(tenantId);
+      // One entry per config, each as small as a delete's: a tenant's configs together can
+      // exceed what one store item holds (DynamoDB: 400 KB).
+      for (const row of rows) {
+        const type = String(row['type']);
+        if (await store.delete(tenantId, type)) {
+          await record({ tenantId, type, action: AuditAction.OFFBOARD, actor, before: row }, now());
+        }
+      }
+      await deps.status.deleteTenant(tenantId);
+      return rows.length;
+    },
+
+    async audit(tenantId, options) {
+      const page = await deps.audit.list(tenantId, options);
+      return { items: page.entries, ...(page.nextCursor !== undefined && { nextCursor: page.nextCursor }) };
+    },
+  };
+}

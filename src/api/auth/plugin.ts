@@ -1,0 +1,181 @@
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { Registry } from 'prom-client';
+import { counter } from '../../metrics/index.js';
+import { ApiError, ApiErrorCode } from '../errors.js';
+import {
+  AuthHeader,
+  bodyHashMatches,
+  createReplayGuard,
+  EMPTY_BODY_SHA256,
+  HMAC_AUTH_SCHEME,
+  type ReplayGuard,
+  verifySignature,
+} from './hmac.js';
+
+/**
+ * HMAC authentication of the delivery-config API, for the routes of the scope it is added
+ * to. Split of duties: the signature and the time window are checked here (or, behind API
+ * Gateway, by the Lambda authorizer, which never sees the body); the body is always
+ * checked here against the signed `X-Body-SHA256`, and replays of mutating requests are
+ * refused here.
+ */
+
+/** Where the Lambda adapter passes the authorizer's principal; a client's own value is removed first. */
+export const PRINCIPAL_HEADER = 'x-tlr-principal';
+
+/** Anything that hands out the accepted keys, current first (a PSK source). */
+export interface ApiKeySource {
+  keys(): Promise<readonly string[]>;
+}
+
+/** How requests are authenticated. */
+export type ApiAuthOptions =
+  | {
+      /** Verify signatures here (embedded router, `tlr api`). */
+      readonly mode: 'verify';
+      readonly psk: ApiKeySource;
+      /** Accepted clock skew; default 300 s. */
+      readonly maxSkewMs?: number;
+      readonly replayGuard?: ReplayGuard;
+      readonly now?: () => number;
+    }
+  | {
+      /** Signatures were verified by the API Gateway Lambda authorizer; trust its principal. */
+      readonly mode: 'authorizer';
+      readonly replayGuard?: ReplayGuard;
+    };
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** Who signed the request: `psk:current`, `psk:previous` or the authorizer's principal. */
+    apiActor?: string;
+    /** Set once the body (or its absence) matched `X-Body-SHA256`. */
+    apiBodyVerified?: boolean;
+  }
+}
+
+const MUTATING = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
+const KEY_IDS = ['psk:current', 'psk:previous'];
+/**
+ * Largest config body accepted. A config is a few hundred bytes; the cap keeps an audit
+ * entry (the row before and after) well inside one DynamoDB item (400 KB).
+ */
+export const MAX_CONFIG_BODY_BYTES = 64 * 1024;
+
+function header(request: FastifyRequest, name: string): string | undefined {
+  const value = request.headers[name];
+  return typeof value === 'string' ? value : undefined;
+}
+
+function unauthorized(message: string): ApiError {
+  return new ApiError(401, ApiErrorCode.UNAUTHORIZED, message, {
+    headers: { 'www-authenticate': HMAC_AUTH_SCHEME },
+  });
+}
+
+/**
+ * Adds authentication to every route of `app`'s scope, and the body parsers that check the
+ * body hash: JSON only (other content types get 415 after their hash is checked).
+ *
+ * @param app - an encapsulated scope holding the authenticated routes
+ * @param options - how signatures are checked
+ * @param registry - for `tlr_api_auth_failures_total`
+ */
+export function addApiAuth(app: FastifyInstance, options: ApiAuthOptions, registry: Registry): void {
+  const failures = counter(registry, {
+    name: 'tlr_api_auth_failures_total',
+    help: 'Config API requests refused by authentication, by reason.',
+    labelNames: ['reason'] as const,
+  });
+  const replayGuard = options.replayGuard ?? createReplayGuard();
+
+  app.addHook('onRequest', async (request) => {
+    let signature: string | undefined;
+    if (options.mode === 'verify') {
+      const now = options.now ?? Date.now;
+      const verification = verifySignature({
+        method: request.method,
+        rawPathAndQuery: request.url,
+        headers: {
+          authorization: request.headers.authorization,
+          'x-api-timestamp': request.headers[AuthHeader.TIMESTAMP],
+          'x-body-sha256': request.headers[AuthHeader.BODY_SHA256],
+        },
+        keys: await options.psk.keys(),
+        nowMs: now(),
+        ...(options.maxSkewMs !== undefined && { maxSkewMs: options.maxSkewMs }),
+      });
+      if (!verification.ok) {
+        failures.inc({ reason: verification.reason });
+        throw unauthorized(verification.message);
+      }
+      request.apiActor = KEY_IDS[verification.keyIndex] ?? `psk:${verification.keyIndex}`;
+      signature = verification.signature;
+    } else {
+      const principal = header(request, PRINCIPAL_HEADER);
+      signature = /^HMAC-SHA256 ([0-9a-fA-F]{64})$/.exec(request.headers.authorization ?? '')?.[1];
+      if (!principal || !signature || header(request, AuthHeader.BODY_SHA256) === undefined) {
+        failures.inc({ reason: 'no_authorizer_principal' });
+        throw unauthorized('The request carries no verified signature.');
+      }
+      request.apiActor = principal;
+    }
+    if (MUTATING.has(request.method) && replayGuard.seen(signature)) {
+      failures.inc({ reason: 'replay' });
+      throw unauthorized('This signed request was already received; sign each request anew with a fresh timestamp.');
+    }
+  });
+
+  const checkBody = (request: FastifyRequest, body: Buffer): void => {
+    const claimed = header(request, AuthHeader.BODY_SHA256) ?? '';
+    if (!bodyHashMatches(body, claimed)) {
+      failures.inc({ reason: 'body_hash_mismatch' });
+      throw new ApiError(
+        400,
+        ApiErrorCode.BODY_HASH_MISMATCH,
+        'The body does not match X-Body-SHA256; hash exactly the bytes you send.',
+      );
+    }
+    request.apiBodyVerified = true;
+  };
+
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser(
+    'application/json',
+    { parseAs: 'buffer', bodyLimit: MAX_CONFIG_BODY_BYTES },
+    async (request: FastifyRequest, body: Buffer) => {
+      checkBody(request, body);
+      if (body.length === 0) throw new ApiError(400, ApiErrorCode.MALFORMED_JSON, 'The body is empty; send a JSON object.');
+      try {
+        return JSON.parse(body.toString('utf8')) as unknown;
+      } catch (error) {
+        throw new ApiError(400, ApiErrorCode.MALFORMED_JSON, `The body is not valid JSON: ${(error as Error).message}.`, {
+          cause: error,
+        });
+      }
+    },
+  );
+  app.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: MAX_CONFIG_BODY_BYTES }, async (request: FastifyRequest, body: Buffer) => {
+    checkBody(request, body);
+    throw new ApiError(
+      415,
+      ApiErrorCode.UNSUPPORTED_MEDIA_TYPE,
+      `Content type '${request.headers['content-type'] ?? ''}' is not supported; send application/json.`,
+    );
+  });
+
+  // A request without a body never reaches a parser: its claimed hash must be the empty one.
+  app.addHook('preValidation', async (request) => {
+    if (request.apiBodyVerified) return;
+    const claimed = (header(request, AuthHeader.BODY_SHA256) ?? '').toLowerCase();
+    if (claimed !== EMPTY_BODY_SHA256) {
+      failures.inc({ reason: 'body_hash_mismatch' });
+      throw new ApiError(
+        400,
+        ApiErrorCode.BODY_HASH_MISMATCH,
+        `The request has no body, so X-Body-SHA256 must be ${EMPTY_BODY_SHA256}.`,
+      );
+    }
+    request.apiBodyVerified = true;
+  });
+}
