@@ -1,5 +1,8 @@
 import { afterEach, describe, expect, it } from 'vitest';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { applyDeliveryConfigs } from '../../src/admin/index.js';
+import { createApiClient } from '../../src/api/client/index.js';
 import { postEvents } from '../../src/demo/ingest-client.js';
 import { createLogGenerator, type GeneratedEvent } from '../../src/demo/log-generator.js';
 import {
@@ -129,6 +132,49 @@ describe('tlr up as a process', () => {
     ).toEqual(reports.map((r) => ({ key: r.key, missing: 0, unexpected: 0, duplicates: 0 })));
     expect(reports.find((r) => r.key === 'acme/file')!.expectedAcked).toBe(600);
     expect(reports.find((r) => r.key === 'umbrella/file')!.expectedAcked).toBe(0);
+    expect(exitCode).toBe(0);
+  });
+
+  it('takes a config through the signed API, delivers to it, and reports the delivery in the tenant status', async () => {
+    // Prepare
+    const dataDir = await makeTempDir('tlr-e2e-api-');
+    const tlr = await startTlrUp(dataDir);
+    const psk = (await readFile(join(dataDir, 'api-psk'), 'utf8')).trim();
+    const api = createApiClient({ baseUrl: tlr.url, psk });
+    const acme = DEMO_TENANTS[0]!.namespace;
+    const directory = join(dataDir, 'api-out');
+    const events = generate(400, 11).filter((e) => e.namespace === acme);
+
+    // Act
+    const created = await api.createConfig(acme, { type: 'file', directory });
+    await postEvents({ url: tlr.url, token: tlr.token }, events);
+    await waitForDelivery(async () => (await readDelivered(directory).catch(() => [])).length >= events.length, 30_000);
+    // Status is written behind delivery, every 5 s.
+    let status = await api.tenantStatus(acme);
+    const deadline = Date.now() + 30_000;
+    while (status.destinations[0]?.last_success_at === undefined && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 250));
+      status = await api.tenantStatus(acme);
+    }
+    const delivered = await readDelivered(directory);
+    const audit = await api.audit(acme);
+    const exitCode = await tlr.stop();
+
+    // Assess
+    expect(created).toMatchObject({ tenant_id: acme, type: 'file', enabled: true });
+    expect(delivered.map((d) => d.seq).sort((a, b) => a - b)).toEqual(events.map((e) => e.seq).sort((a, b) => a - b));
+    expect(status.destinations).toEqual([
+      expect.objectContaining({
+        type: 'file',
+        configured: true,
+        active: true,
+        last_success_at: expect.any(String),
+        lag_seconds: expect.any(Number),
+        pending_retries: 0,
+        dead_letters: 0,
+      }),
+    ]);
+    expect(audit.items).toEqual([expect.objectContaining({ action: 'create', actor: 'psk:current', type: 'file' })]);
     expect(exitCode).toBe(0);
   });
 
