@@ -41,7 +41,7 @@ import { formatKeyTimestamp } from '../src/domain/index.js';
 import { silentLogger } from '../src/logging/index.js';
 import { awsRuntimeConfigFromEnv } from '../src/runtimes/aws-env.js';
 import { createAwsRouter } from '../src/runtimes/aws-router.js';
-import { createRouterTables } from '../src/stores/aws/index.js';
+import { createRouterTables, defaultRouterTableNames } from '../src/stores/aws/index.js';
 import type { MotoServer } from '../test/helpers/moto.js';
 import {
   PUT_LOG_EVENTS_EVENT_OVERHEAD,
@@ -530,13 +530,7 @@ async function main(): Promise<void> {
     const s3 = new S3Client(direct);
     const dynamo = new DynamoDBClient(direct);
     const bucket = `bench-central-${id}`;
-    const tables = {
-      configs: `configs-${id}`,
-      checkpoints: `checkpoints-${id}`,
-      deadLetters: `dead-letters-${id}`,
-      audit: `audit-${id}`,
-      status: `status-${id}`,
-    };
+    const tables = defaultRouterTableNames(`configs-${id}`);
     await s3.send(new CreateBucketCommand({ Bucket: bucket }));
     await createRouterTables(dynamo, tables);
     const tenants = Array.from({ length: tenantCount }, (_, i) => `tenant-${i + 1}`);

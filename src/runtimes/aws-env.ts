@@ -1,6 +1,7 @@
 import { ConfigValidationError, type FieldError } from '../domain/index.js';
 import { type AwsSettings, awsSettingsFromEnv } from '../aws/index.js';
 import { LogLevel, parseLogLevel } from '../logging/index.js';
+import { defaultRouterTableNames } from '../stores/aws/dynamodb-tables.js';
 
 /** How `tlr process` runs. */
 export const ExecutionMode = { LAMBDA: 'lambda', SQS: 'sqs', MANUAL: 'manual', SCAN: 'scan' } as const;
@@ -82,13 +83,14 @@ export function awsRuntimeConfigFromEnv(mode: ExecutionMode, env: NodeJS.Process
   const rawLevel = value('LOG_LEVEL');
   const logLevel = parseLogLevel(rawLevel);
   if (errors.length > 0) throw new ConfigValidationError(errors, 'environment');
+  const defaults = defaultRouterTableNames(configTable!);
   return {
     aws: awsSettingsFromEnv(env),
     configTable: configTable!,
-    checkpointTable: value('CHECKPOINT_TABLE') ?? `${configTable}-checkpoints`,
-    deadLetterTable: value('DEAD_LETTER_TABLE') ?? `${configTable}-dead-letters`,
-    auditTable: value('AUDIT_TABLE') ?? `${configTable}-audit`,
-    destinationStatusTable: value('DESTINATION_STATUS_TABLE') ?? `${configTable}-status`,
+    checkpointTable: value('CHECKPOINT_TABLE') ?? defaults.checkpoints,
+    deadLetterTable: value('DEAD_LETTER_TABLE') ?? defaults.deadLetters,
+    auditTable: value('AUDIT_TABLE') ?? defaults.audit,
+    destinationStatusTable: value('DESTINATION_STATUS_TABLE') ?? defaults.status,
     checkpointTtlSeconds: ttlDays * DAY_SECONDS,
     ...(queueUrl !== undefined && { queueUrl }),
     ...(value('SQS_DLQ_URL') !== undefined && { deadLetterQueueUrl: value('SQS_DLQ_URL') }),

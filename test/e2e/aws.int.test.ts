@@ -24,7 +24,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { awsClientConfig } from '../../src/aws/index.js';
 import { createLogGenerator, type GeneratedEvent } from '../../src/demo/log-generator.js';
 import { messageText, toLogRecord } from '../../src/domain/index.js';
-import { createRouterTables } from '../../src/stores/aws/dynamodb-tables.js';
+import { createRouterTables, defaultRouterTableNames } from '../../src/stores/aws/dynamodb-tables.js';
 import { type AwsRequestProxy, startAwsRequestProxy } from '../helpers/aws-request-proxy.js';
 import { type MotoServer, motoUnavailable, startMoto, useFakeAwsCredentials } from '../helpers/moto.js';
 
@@ -156,13 +156,7 @@ describe.skipIf(motoUnavailable)('AWS deployment against moto', () => {
         },
       }),
     );
-    const tables = {
-      configs: `configs-${id}`,
-      checkpoints: `checkpoints-${id}`,
-      deadLetters: `dead-letters-${id}`,
-      audit: `audit-${id}`,
-      status: `status-${id}`,
-    };
+    const tables = defaultRouterTableNames(`configs-${id}`);
     const dynamo = new DynamoDBClient(config);
     await createRouterTables(dynamo, tables);
     // Rows as operators write them today: plain attributes, desired_logs as a String Set.

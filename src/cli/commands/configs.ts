@@ -25,6 +25,7 @@ import {
   withStores,
 } from '../context.js';
 import { renderTable } from '../table.js';
+import { localConfigServiceDeps } from '../../runtimes/config-api-local.js';
 
 const PAGE = 1_000;
 
@@ -129,34 +130,15 @@ async function withConfigService<T>(options: GlobalOptions, work: (service: Conf
   const logger = cliLogger(options);
   const registry = new Registry();
   if (store === 'local') {
-    return withLocalStores(options, (stores) =>
-      work(
-        createConfigService({
-          store: stores.configs,
-          audit: stores.audit,
-          status: stores.status,
-          deadLetters: stores.deadLetters,
-          sinks: createBuiltinSinkRegistry(),
-          sinkDeps: { baseDir: stores.dataDir, logger, registry },
-        }),
-      ),
-    );
+    return withLocalStores(options, (stores) => work(createConfigService(localConfigServiceDeps(stores, logger, registry))));
   }
   if (store !== 'aws') throw new CliError(`--store must be 'local' or 'aws', got '${store}'.`);
   const { awsRuntimeConfigFromEnv, ExecutionMode } = await import('../../runtimes/aws-env.js');
   const { createAwsRouter } = await import('../../runtimes/aws-router.js');
+  const { awsConfigServiceDeps } = await import('../../runtimes/config-api-aws.js');
   const router = createAwsRouter(awsRuntimeConfigFromEnv(ExecutionMode.MANUAL), { logger, registry });
   try {
-    return await work(
-      createConfigService({
-        store: router.configs,
-        audit: router.audit,
-        status: router.status,
-        deadLetters: router.deadLetters,
-        sinks: router.sinks,
-        sinkDeps: router.sinkDeps,
-      }),
-    );
+    return await work(createConfigService(awsConfigServiceDeps(router)));
   } finally {
     await router.close();
   }

@@ -88,6 +88,22 @@ export interface RouterTableNames {
   readonly status: string;
 }
 
+/**
+ * The table names of a deployment whose configs table is `configTable`, where no other name
+ * is set: `<configs>-checkpoints`, `-dead-letters`, `-audit` and `-status`.
+ *
+ * @example defaultRouterTableNames('tlr-configs').audit === 'tlr-configs-audit'
+ */
+export function defaultRouterTableNames(configTable: string): RouterTableNames {
+  return {
+    configs: configTable,
+    checkpoints: `${configTable}-checkpoints`,
+    deadLetters: `${configTable}-dead-letters`,
+    audit: `${configTable}-audit`,
+    status: `${configTable}-status`,
+  };
+}
+
 /** What `createRouterTables` accepts besides the names. */
 export interface CreateRouterTablesOptions {
   /** How long to wait for a new table to become ACTIVE. Default 120 s. */

@@ -17,6 +17,7 @@ export {
   ConfigTableKey,
   type CreateRouterTablesOptions,
   createRouterTables,
+  defaultRouterTableNames,
   DEAD_LETTERS_BY_TENANT_INDEX,
   DeadLetterAttribute,
   DestinationStatusAttribute,

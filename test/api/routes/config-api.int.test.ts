@@ -8,6 +8,7 @@ import {
   createDynamoDeadLetterStore,
   createDynamoDestinationStatusStore,
   createRouterTables,
+  defaultRouterTableNames,
 } from '../../../src/stores/aws/index.js';
 import type { ConfigApiBackend } from '../../helpers/api.js';
 import { requireAttributeNamePlaceholders } from '../../helpers/dynamodb.js';
@@ -32,13 +33,7 @@ function dynamoConfigApiBackend(): ConfigApiBackend {
       requireAttributeNamePlaceholders(client);
       const documentClient = DynamoDBDocumentClient.from(client, { marshallOptions: { removeUndefinedValues: true } });
       const id = randomId();
-      const tables = {
-        configs: `configs-${id}`,
-        checkpoints: `checkpoints-${id}`,
-        deadLetters: `dead-letters-${id}`,
-        audit: `audit-${id}`,
-        status: `status-${id}`,
-      };
+      const tables = defaultRouterTableNames(`configs-${id}`);
       await createRouterTables(client, tables);
       const baseDir = await makeTempDir('tlr-api-dynamo-');
       return {
