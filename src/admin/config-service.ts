@@ -13,6 +13,7 @@ import {
   validateDeliveryConfig,
 } from '../domain/index.js';
 import type { SinkRegistry } from '../sinks/registry.js';
+import { type ApplyResult, ConfigBatchValidationError, type IndexedConfigErrors } from './delivery-configs.js';
 import { type AccessCheckStep, AccessCheckStatus, type SinkDeps } from '../sinks/types.js';
 import {
   AuditAction,
@@ -164,6 +165,13 @@ export interface ConfigService {
   patch(tenantId: string, type: string, patch: unknown, actor: string): Promise<DeliveryConfig>;
   /** @throws ConfigNotFoundError */
   remove(tenantId: string, type: string, actor: string): Promise<void>;
+  /**
+   * Creates or replaces several configs, all or nothing on validation: every config is
+   * checked by the rules of a write first, and nothing is written unless all pass. Each
+   * change is audited. (`tlr configs apply` on a store.)
+   * @throws ConfigBatchValidationError listing every problem of every config
+   */
+  applyAll(inputs: readonly unknown[], actor: string): Promise<ApplyResult[]>;
   /** Field checks, then the kind's live access check when the fields pass. @throws ConfigNotFoundError */
   validate(tenantId: string, type: string, signal: AbortSignal): Promise<ConfigValidationReport>;
   status(tenantId: string): Promise<TenantStatusView>;
@@ -216,44 +224,69 @@ export function createConfigService(deps: ConfigServiceDeps): ConfigService {
     sinks.kinds().find((k) => Object.hasOwn(sinks.get(k)!.spec.properties, field));
 
   /**
-   * Splits what a body gets wrong before field rules: a field that no kind knows is a bad
-   * request (400); a field of another kind is a field error (422), listed with the rest.
+   * Everything a body gets wrong by the rules of a write: fields no kind has (`unknown`: a
+   * bad request on their own), fields of another kind, schema and cross-field rules, and the
+   * rules that depend on the clock (`errors`, all listed at once).
    */
-  const checkFieldNames = (body: Record<string, unknown>): FieldError[] => {
-    const parsed = typeof body['type'] === 'string' ? parseConfigType(body['type']) : undefined;
-    const spec = parsed ? sinks.get(parsed.kind)?.spec : undefined;
-    const wrongKind: FieldError[] = [];
-    for (const field of Object.keys(body)) {
-      if (Object.hasOwn(commonConfigProperties, field)) continue;
-      if (spec && Object.hasOwn(spec.properties, field)) continue;
-      const owner = kindOwning(field);
-      if (owner === undefined) throw new ConfigRequestError(`'${field}' is not a field of any delivery config.`, field);
-      if (spec) wrongKind.push({ field, message: `belongs to kind '${owner}', not '${spec.kind}'` });
+  const writeProblems = (
+    body: unknown,
+  ): { config?: ValidatedDeliveryConfig; unknown: string[]; errors: FieldError[] } => {
+    if (!isPlainObject(body)) {
+      try {
+        validateDeliveryConfig(body, sinks.lookup);
+      } catch (error) {
+        if (error instanceof ConfigValidationError) return { unknown: [], errors: error.fieldErrors };
+        throw error;
+      }
     }
-    return wrongKind;
-  };
-
-  /** Strict validation on write, plus the rules that depend on the clock. */
-  const validateForWrite = (body: Record<string, unknown>): ValidatedDeliveryConfig => {
-    const wrongKind = checkFieldNames(body);
+    const input = body as Record<string, unknown>;
+    const parsed = typeof input['type'] === 'string' ? parseConfigType(input['type']) : undefined;
+    const spec = parsed ? sinks.get(parsed.kind)?.spec : undefined;
+    const unknown: string[] = [];
+    const wrongKind: FieldError[] = [];
+    for (const field of Object.keys(input)) {
+      if (Object.hasOwn(commonConfigProperties, field) || (spec && Object.hasOwn(spec.properties, field))) continue;
+      const owner = kindOwning(field);
+      if (owner === undefined) unknown.push(field);
+      else if (spec) wrongKind.push({ field, message: `belongs to kind '${owner}', not '${spec.kind}'` });
+    }
     const clockErrors: FieldError[] = [];
-    const ttl = body['ttl'];
+    const ttl = input['ttl'];
     if (typeof ttl === 'number' && Number.isInteger(ttl) && ttl * 1000 <= now())
       clockErrors.push({ field: 'ttl', message: 'must be a future time in epoch seconds, or absent' });
     let config: ValidatedDeliveryConfig | undefined;
     let fieldErrors: FieldError[] = [];
     try {
-      config = validateDeliveryConfig(body, sinks.lookup);
+      config = validateDeliveryConfig(input, sinks.lookup);
     } catch (error) {
       if (!(error instanceof ConfigValidationError)) throw error;
       fieldErrors = error.fieldErrors.filter((e) => !wrongKind.some((w) => w.field === e.field));
     }
-    const numberErrors = unsafeNumberErrors(body, '').filter(
+    const numberErrors = unsafeNumberErrors(input, '').filter(
       (e) => ![...wrongKind, ...fieldErrors].some((f) => f.field === e.field),
     );
-    const all = [...wrongKind, ...fieldErrors, ...clockErrors, ...numberErrors];
-    if (all.length > 0 || !config) throw new ConfigValidationError(all);
-    return config;
+    const errors = [...wrongKind, ...fieldErrors, ...clockErrors, ...numberErrors];
+    return errors.length === 0 && config ? { config, unknown, errors } : { unknown, errors };
+  };
+
+  /**
+   * Strict validation on write: a field no destination kind has is a bad request (400); a
+   * field of another kind is a field error (422), listed with the rest.
+   */
+  const validateForWrite = (body: Record<string, unknown>): ValidatedDeliveryConfig => {
+    const problems = writeProblems(body);
+    const field = problems.unknown[0];
+    if (field !== undefined) throw new ConfigRequestError(`'${field}' is not a field of any delivery config.`, field);
+    if (!problems.config) throw new ConfigValidationError(problems.errors);
+    return problems.config;
+  };
+
+  /** Fails like {@link validateForWrite} on a field no kind has, for PATCH bodies. */
+  const checkFieldNames = (body: Record<string, unknown>): void => {
+    const field = Object.keys(body).find(
+      (f) => !Object.hasOwn(commonConfigProperties, f) && kindOwning(f) === undefined,
+    );
+    if (field !== undefined) throw new ConfigRequestError(`'${field}' is not a field of any delivery config.`, field);
   };
 
   const withoutServerFields = (body: Record<string, unknown>): Record<string, unknown> => {
@@ -354,6 +387,34 @@ export function createConfigService(deps: ConfigServiceDeps): ConfigService {
       const existing = await requireRow(tenantId, type);
       if (!(await store.delete(tenantId, type))) throw new ConfigNotFoundError(tenantId, type);
       await record({ tenantId, type, action: AuditAction.DELETE, actor, before: existing }, now());
+    },
+
+    async applyAll(inputs, actor) {
+      const valid: ValidatedDeliveryConfig[] = [];
+      const invalid: IndexedConfigErrors[] = [];
+      inputs.forEach((input, index) => {
+        const problems = writeProblems(isPlainObject(input) ? withoutServerFields(input) : input);
+        if (problems.config) {
+          valid.push(problems.config);
+          return;
+        }
+        const row = isPlainObject(input) ? input : {};
+        invalid.push({
+          index,
+          ...(typeof row['tenant_id'] === 'string' && { tenantId: row['tenant_id'] }),
+          ...(typeof row['type'] === 'string' && { type: row['type'] }),
+          errors: problems.errors,
+        });
+      });
+      if (invalid.length > 0) throw new ConfigBatchValidationError(invalid);
+      const results: ApplyResult[] = [];
+      for (const config of valid) {
+        const existing = await store.get(config.tenant_id, config.type);
+        if (existing) await this.replace(config.tenant_id, config.type, config, actor);
+        else await this.create(config.tenant_id, config, actor);
+        results.push({ tenantId: config.tenant_id, type: config.type, action: existing ? 'replaced' : 'created' });
+      }
+      return results;
     },
 
     async validate(tenantId, type, signal) {

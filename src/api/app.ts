@@ -208,7 +208,7 @@ export function createApiApp(options: ApiAppOptions): FastifyInstance {
     app.register(httpIngestPlugin, { ...options.ingest, logger, registry });
   }
   if (options.configApi) {
-    app.register(configApiPlugin, { ...options.configApi, registry, prefix: CONFIG_API_PREFIX });
+    app.register(configApiPlugin, { ...options.configApi, registry, logger, prefix: CONFIG_API_PREFIX });
   }
   return app;
 }

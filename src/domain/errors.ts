@@ -20,6 +20,8 @@ export const ErrorCode = {
   CONFIG_NOT_FOUND: 'RTR_ERR_CONFIG_NOT_FOUND',
   CONFIG_EXISTS: 'RTR_ERR_CONFIG_EXISTS',
   BAD_CONFIG_REQUEST: 'RTR_ERR_BAD_CONFIG_REQUEST',
+  /** The API's pre-shared key cannot be had (missing, unreadable, too short, secret unavailable). */
+  PSK_UNAVAILABLE: 'RTR_ERR_PSK_UNAVAILABLE',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 

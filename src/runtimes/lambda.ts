@@ -30,6 +30,23 @@ export interface LambdaContext {
 /** Stop starting work this long before the Lambda deadline, so unfinished messages are reported. */
 export const DEADLINE_MARGIN_MS = 10_000;
 
+/** Longest an invocation waits for destination status to be written. */
+export const STATUS_FLUSH_BUDGET_MS = 2_000;
+/** Time kept free after the status flush for returning the batch response. */
+const STATUS_FLUSH_RESERVE_MS = 1_000;
+
+/** Waits for `promise`, but no longer than `ms`; never rejects. */
+async function waitAtMost(promise: Promise<unknown>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([
+    promise.catch(() => undefined),
+    new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, ms);
+    }),
+  ]);
+  clearTimeout(timer);
+}
+
 export interface SqsHandlerDeps {
   readonly processor: Processor;
   readonly logger: Logger;
@@ -97,7 +114,12 @@ export function createSqsHandler(deps: SqsHandlerDeps) {
       await Promise.all(Array.from({ length: Math.min(concurrency, event.Records.length) }, worker));
     } finally {
       clearTimeout(timer);
-      await deps.flushStatus?.();
+      if (deps.flushStatus) {
+        // Status must never cost the batch its response: what is not written in time stays
+        // in memory for the next invocation's flush.
+        const budgetMs = Math.min(STATUS_FLUSH_BUDGET_MS, context.getRemainingTimeInMillis() - STATUS_FLUSH_RESERVE_MS);
+        if (budgetMs > 0) await waitAtMost(deps.flushStatus(), budgetMs);
+      }
       await deps.emf?.flush();
     }
     return { batchItemFailures: failures };

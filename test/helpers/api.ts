@@ -9,6 +9,7 @@ import { createApiApp } from '../../src/api/app.js';
 import { signRequest } from '../../src/api/auth/hmac.js';
 import type { ApiAuthOptions } from '../../src/api/auth/plugin.js';
 import { ApiErrorResponseSchema } from '../../src/api/errors.js';
+import type { AwsSinkDeps } from '../../src/aws/index.js';
 import { silentLogger } from '../../src/logging/logger.js';
 import { openLocalStores } from '../../src/runtimes/local-stores.js';
 import { createBuiltinSinkRegistry } from '../../src/sinks/registry.js';
@@ -133,6 +134,11 @@ export interface ConfigApiHarnessOptions {
   readonly keys?: readonly string[];
   /** The server's auth clock, epoch ms; default `Date.now`. Default request timestamps follow it. */
   readonly now?: () => number;
+  /**
+   * The AWS settings and credentials the sinks get, so the live check of `validate` calls AWS
+   * (moto in tests); default none, and the AWS kinds' checks answer one skipped step.
+   */
+  readonly aws?: AwsSinkDeps;
 }
 
 /** The real app over a store set, and a signing client for it. */
@@ -228,7 +234,7 @@ function buildHarness(
     status: stores.status,
     deadLetters: stores.deadLetters,
     sinks,
-    sinkDeps: { baseDir: stores.baseDir, logger: silentLogger, registry },
+    sinkDeps: { baseDir: stores.baseDir, logger: silentLogger, registry, ...(options.aws && { aws: options.aws }) },
   });
   const auth: ApiAuthOptions = { mode: 'verify', psk: { keys: async () => keys }, now };
   const app = createApiApp({ logger: silentLogger, registry, version: '0.0.0-test', configApi: { service, sinks, auth } });

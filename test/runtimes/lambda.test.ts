@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { AbortedError } from '../../src/domain/index.js';
 import { silentLogger } from '../../src/logging/index.js';
 import type { MessageOutcome, Processor } from '../../src/pipeline/processor.js';
-import { createSqsHandler, DEADLINE_MARGIN_MS } from '../../src/runtimes/lambda.js';
+import { createSqsHandler, DEADLINE_MARGIN_MS, STATUS_FLUSH_BUDGET_MS } from '../../src/runtimes/lambda.js';
 
 /** A processor of our own port that answers by message body (no SDK is faked). */
 function scriptedProcessor(script: Record<string, 'ok' | 'throw' | 'slow'>): Processor & { seen: string[] } {
@@ -69,6 +69,36 @@ describe('createSqsHandler', () => {
 
     // Assess
     expect(sources).toEqual(['arn:aws:sqs:us-east-1:123456789012:q']);
+  });
+
+  it('writes destination status before answering, but answers after the flush budget when the status store hangs', async () => {
+    // Prepare
+    let flushes = 0;
+    const fast = createSqsHandler({
+      processor: scriptedProcessor({ a: 'ok' }),
+      logger: silentLogger,
+      flushStatus: async () => {
+        flushes++;
+      },
+    });
+    const hanging = createSqsHandler({
+      processor: scriptedProcessor({ a: 'ok' }),
+      logger: silentLogger,
+      flushStatus: () => new Promise<void>(() => {}),
+    });
+
+    // Act
+    const fastResponse = await fast({ Records: [record('a')] }, { getRemainingTimeInMillis: () => 60_000 });
+    const started = Date.now();
+    const hangingResponse = await hanging({ Records: [record('a')] }, { getRemainingTimeInMillis: () => 1_300 });
+    const waitedMs = Date.now() - started;
+
+    // Assess
+    expect(flushes).toBe(1);
+    expect(fastResponse).toEqual({ batchItemFailures: [] });
+    expect(hangingResponse).toEqual({ batchItemFailures: [] });
+    // 1,300 ms left minus the 1,000 ms kept for the response: about 300 ms of waiting.
+    expect(waitedMs).toBeLessThan(STATUS_FLUSH_BUDGET_MS);
   });
 });
 

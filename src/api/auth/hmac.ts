@@ -44,6 +44,19 @@ const AUTHORIZATION_VALUE = /^(\S+)\s+(\S+)$/;
 const API_TIMESTAMP = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?(Z?)$/;
 
 /**
+ * The signature an `Authorization` value carries: `HMAC-SHA256 <64 hex>`, the scheme in any
+ * case, any whitespace between. The one parser of the header, for the verifier and for the
+ * API behind an authorizer alike.
+ *
+ * @returns the signature, lowercase hex, or undefined when the value is not of that form
+ */
+export function signatureOfAuthorization(value: string): string | undefined {
+  const parts = AUTHORIZATION_VALUE.exec(value.trim());
+  if (!parts || parts[1]!.toUpperCase() !== HMAC_AUTH_SCHEME || !HEX_SHA256.test(parts[2]!)) return undefined;
+  return parts[2]!.toLowerCase();
+}
+
+/**
  * Hex SHA-256 of a request body, as sent in `X-Body-SHA256`.
  *
  * @param body - the raw body bytes; a string is hashed as its UTF-8 bytes
@@ -286,14 +299,13 @@ export function verifySignature(options: VerifySignatureOptions): SignatureVerif
     return refuse(SignatureFailureReason.MALFORMED_HEADER, `Send the ${repeated.join(', ')} header only once.`);
   }
 
-  const parts = AUTHORIZATION_VALUE.exec(authorization.trim());
-  if (!parts || parts[1]!.toUpperCase() !== HMAC_AUTH_SCHEME || !HEX_SHA256.test(parts[2]!)) {
+  const signature = signatureOfAuthorization(authorization);
+  if (signature === undefined) {
     return refuse(
       SignatureFailureReason.MALFORMED_HEADER,
       'The Authorization header must be "HMAC-SHA256 <signature>" with the signature as 64 hex characters.',
     );
   }
-  const signature = parts[2]!.toLowerCase();
   if (!HEX_SHA256.test(bodySha256)) {
     return refuse(
       SignatureFailureReason.MALFORMED_HEADER,

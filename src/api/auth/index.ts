@@ -18,6 +18,7 @@ export {
   type SignatureVerification,
   type SignedRequestHeaders,
   SignedQueryForm,
+  signatureOfAuthorization,
   signRequest,
   type SignRequestOptions,
   verifySignature,

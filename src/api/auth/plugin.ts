@@ -1,14 +1,18 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Registry } from 'prom-client';
+import type { Logger } from '../../logging/index.js';
 import { counter } from '../../metrics/index.js';
 import { ApiError, ApiErrorCode } from '../errors.js';
 import {
   AuthHeader,
   bodyHashMatches,
   createReplayGuard,
+  DEFAULT_MAX_SKEW_MS,
   EMPTY_BODY_SHA256,
   HMAC_AUTH_SCHEME,
+  parseApiTimestamp,
   type ReplayGuard,
+  signatureOfAuthorization,
   verifySignature,
 } from './hmac.js';
 
@@ -42,7 +46,10 @@ export type ApiAuthOptions =
   | {
       /** Signatures were verified by the API Gateway Lambda authorizer; trust its principal. */
       readonly mode: 'authorizer';
+      /** Accepted clock skew, checked again here; default 300 s. */
+      readonly maxSkewMs?: number;
       readonly replayGuard?: ReplayGuard;
+      readonly now?: () => number;
     };
 
 declare module 'fastify' {
@@ -67,6 +74,24 @@ function header(request: FastifyRequest, name: string): string | undefined {
   return typeof value === 'string' ? value : undefined;
 }
 
+/**
+ * The accepted keys, or a 503: a key source that fails (an unreadable key file, Secrets
+ * Manager refusing) is the server's fault, and its message (a path, a secret name) is for
+ * the operator's log, not the client.
+ */
+async function keysOrUnavailable(psk: ApiKeySource, logger: Logger, onFailure: () => void): Promise<readonly string[]> {
+  try {
+    return await psk.keys();
+  } catch (error) {
+    onFailure();
+    logger.error('The API pre-shared key cannot be read; signed requests are refused with 503.', { error });
+    throw new ApiError(503, ApiErrorCode.SERVICE_UNAVAILABLE, 'The API cannot check signatures right now; try again later.', {
+      cause: error,
+      headers: { 'retry-after': '30' },
+    });
+  }
+}
+
 function unauthorized(message: string): ApiError {
   return new ApiError(401, ApiErrorCode.UNAUTHORIZED, message, {
     headers: { 'www-authenticate': HMAC_AUTH_SCHEME },
@@ -79,9 +104,14 @@ function unauthorized(message: string): ApiError {
  *
  * @param app - an encapsulated scope holding the authenticated routes
  * @param options - how signatures are checked
- * @param registry - for `tlr_api_auth_failures_total`
+ * @param deps - the registry (`tlr_api_auth_failures_total`) and where key-source failures are logged
  */
-export function addApiAuth(app: FastifyInstance, options: ApiAuthOptions, registry: Registry): void {
+export function addApiAuth(
+  app: FastifyInstance,
+  options: ApiAuthOptions,
+  deps: { readonly registry: Registry; readonly logger: Logger },
+): void {
+  const { registry, logger } = deps;
   const failures = counter(registry, {
     name: 'tlr_api_auth_failures_total',
     help: 'Config API requests refused by authentication, by reason.',
@@ -101,7 +131,7 @@ export function addApiAuth(app: FastifyInstance, options: ApiAuthOptions, regist
           'x-api-timestamp': request.headers[AuthHeader.TIMESTAMP],
           'x-body-sha256': request.headers[AuthHeader.BODY_SHA256],
         },
-        keys: await options.psk.keys(),
+        keys: await keysOrUnavailable(options.psk, logger, () => failures.inc({ reason: 'key_source_unavailable' })),
         nowMs: now(),
         ...(options.maxSkewMs !== undefined && { maxSkewMs: options.maxSkewMs }),
       });
@@ -113,10 +143,17 @@ export function addApiAuth(app: FastifyInstance, options: ApiAuthOptions, regist
       signature = verification.signature;
     } else {
       const principal = header(request, PRINCIPAL_HEADER);
-      signature = /^HMAC-SHA256 ([0-9a-fA-F]{64})$/.exec(request.headers.authorization ?? '')?.[1];
+      signature = signatureOfAuthorization(request.headers.authorization ?? '');
       if (!principal || !signature || header(request, AuthHeader.BODY_SHA256) === undefined) {
         failures.inc({ reason: 'no_authorizer_principal' });
         throw unauthorized('The request carries no verified signature.');
+      }
+      // The authorizer checked the window too, but a cached authorizer result could outlive it.
+      const timestampMs = parseApiTimestamp(header(request, AuthHeader.TIMESTAMP) ?? '');
+      const skewMs = options.maxSkewMs ?? DEFAULT_MAX_SKEW_MS;
+      if (timestampMs === undefined || Math.abs((options.now ?? Date.now)() - timestampMs) > skewMs) {
+        failures.inc({ reason: 'stale_timestamp' });
+        throw unauthorized(`X-API-Timestamp is missing or more than ${skewMs / 1000} s from the server's clock.`);
       }
       request.apiActor = principal;
     }

@@ -100,7 +100,7 @@ export class PskError extends RouterError {
     message: string,
     options?: { cause?: unknown },
   ) {
-    super(ErrorCode.INVALID_CONFIG, message, options);
+    super(ErrorCode.PSK_UNAVAILABLE, message, options);
   }
 }
 
@@ -432,7 +432,13 @@ export interface PskSourceFromEnvOptions {
  */
 export function pskSourceFromEnv(env: NodeJS.ProcessEnv, options: PskSourceFromEnvOptions): PskSource {
   const key = env[PskEnv.API_PSK];
-  if (key !== undefined && key.trim() !== '') return createStaticPskSource(key, PskEnv.API_PSK);
+  if (key !== undefined && key.trim() !== '') {
+    if (env[PskEnv.SECRET_NAME]?.trim()) {
+      // A key left in the environment would silently outlive every rotation of the secret.
+      options.logger?.warn('Both TLR_API_PSK and PSK_SECRET_NAME are set; TLR_API_PSK is used and the secret ignored.');
+    }
+    return createStaticPskSource(key, PskEnv.API_PSK);
+  }
   const secretName = env[PskEnv.SECRET_NAME]?.trim();
   if (secretName) {
     return createSecretsManagerPskSource({

@@ -2,6 +2,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Registry } from 'prom-client';
 import type { Static } from 'typebox';
 import type { ConfigService } from '../../admin/config-service.js';
+import type { Logger } from '../../logging/index.js';
 import type { SinkRegistry } from '../../sinks/registry.js';
 import type { AuditEntry } from '../../stores/ports.js';
 import { type ApiAuthOptions, addApiAuth } from '../auth/plugin.js';
@@ -64,9 +65,12 @@ function auditView(entry: AuditEntry): Static<typeof AuditPageSchema>['items'][n
  * The delivery-config routes under `/api/v1`, each signed (see docs/api-auth.md). Register
  * with the prefix: `app.register(configApiPlugin, { prefix: CONFIG_API_PREFIX, … })`.
  */
-export async function configApiPlugin(app: FastifyInstance, options: ConfigApiOptions & { registry: Registry }): Promise<void> {
+export async function configApiPlugin(
+  app: FastifyInstance,
+  options: ConfigApiOptions & { registry: Registry; logger: Logger },
+): Promise<void> {
   const { service } = options;
-  addApiAuth(app, options.auth, options.registry);
+  addApiAuth(app, options.auth, { registry: options.registry, logger: options.logger });
   app.setValidatorCompiler(configApiValidatorCompiler);
   const bodySchema = configBodySchema(options.sinks);
   const validateTimeoutMs = options.validateTimeoutMs ?? DEFAULT_VALIDATE_TIMEOUT_MS;

@@ -4,7 +4,6 @@ import type { Command } from 'commander';
 import { Registry } from 'prom-client';
 import {
   type ApplyResult,
-  applyDeliveryConfigs,
   type ConfigService,
   type ConfigValidationReport,
   createConfigService,
@@ -373,13 +372,7 @@ export function registerConfigsCommand(program: Command, io: CliIo, globals: () 
         if (fromApi.value.error !== undefined) throw fromApi.value.error;
         return;
       }
-      await withStores(globals(), async (stores) => {
-        printAction(
-          io,
-          json(),
-          await applyDeliveryConfigs(stores.configs, sinks, inputs, Date.now(), { store: stores.audit, actor: cliActor() }),
-        );
-      });
+      printAction(io, json(), await withConfigService(globals(), (service) => service.applyAll(inputs, cliActor())));
     });
 
   configs
