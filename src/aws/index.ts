@@ -18,3 +18,10 @@ export {
   noAwsSettingsStep,
   skippedAfter,
 } from './access-check.js';
+export {
+  EXTERNAL_ID_PATTERN,
+  ROLE_ARN_PATTERN,
+  type TenantRoleConfig,
+  tenantRoleConfigProperties,
+  tenantRoleFor,
+} from './tenant-role.js';

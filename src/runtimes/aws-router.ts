@@ -11,6 +11,8 @@ import { type BatchProcessor, createProcessor } from '../pipeline/processor.js';
 import { createTenantDestinationResolver, type TenantDestinationResolver } from '../pipeline/tenant-destinations.js';
 import { cloudwatchSinkDefinition } from '../sinks/cloudwatch/index.js';
 import { fileSinkDefinition } from '../sinks/file/index.js';
+import { firehoseSinkDefinition } from '../sinks/firehose/index.js';
+import { kinesisSinkDefinition } from '../sinks/kinesis/index.js';
 import { createSinkRegistry, type SinkRegistry } from '../sinks/registry.js';
 import { createS3SinkDefinition } from '../sinks/s3/index.js';
 import type {
@@ -135,6 +137,8 @@ export function createAwsRouter(
       fileSinkDefinition,
       cloudwatchSinkDefinition,
       createS3SinkDefinition({ ...(config.sourceBucket !== undefined && { sourceBucket: config.sourceBucket }) }),
+      kinesisSinkDefinition,
+      firehoseSinkDefinition,
     ]);
   const sinkDeps: SinkDeps = { baseDir: process.cwd(), logger, registry, aws: { settings, credentials } };
   const resolver = createTenantDestinationResolver({ store: configs, sinks, sinkDeps, logger, registry });

@@ -1,6 +1,8 @@
 import type { KindLookup, KindSpec } from '../domain/index.js';
 import { cloudwatchSinkDefinition } from './cloudwatch/index.js';
 import { fileSinkDefinition } from './file/index.js';
+import { firehoseSinkDefinition } from './firehose/index.js';
+import { kinesisSinkDefinition } from './kinesis/index.js';
 import { s3SinkDefinition } from './s3/index.js';
 import type { SinkDefinition } from './types.js';
 
@@ -37,6 +39,8 @@ export const builtinSinkDefinitions: readonly SinkDefinition[] = [
   fileSinkDefinition,
   cloudwatchSinkDefinition,
   s3SinkDefinition,
+  kinesisSinkDefinition,
+  firehoseSinkDefinition,
 ];
 
 /** The registry of the built-in kinds. */

@@ -1,6 +1,6 @@
 import Type, { type Static } from 'typebox';
 import { RetryConfigSchema } from '../../delivery/index.js';
-import type { TenantRoleRequest } from '../../aws/index.js';
+import { type TenantRoleRequest, tenantRoleConfigProperties, tenantRoleFor } from '../../aws/index.js';
 import type { DeliveryConfig, FieldError, ValidatedDeliveryConfig } from '../../domain/index.js';
 
 /** The kind name in configs (`type: "cloudwatch"` or `"cloudwatch:<name>"`). */
@@ -40,22 +40,15 @@ export type LogStreamPlaceholder = (typeof LOG_STREAM_PLACEHOLDERS)[number];
 /** The stream of an object when no template is set: one stream per pod. */
 export const DEFAULT_LOG_STREAM_TEMPLATE = '{pod_name}';
 
-const ROLE_ARN_PATTERN = '^arn:(aws|aws-cn|aws-us-gov):iam::\\d{12}:role/(?:[\\w+=,.@-]+/)*[\\w+=,.@-]{1,64}$';
 // https://docs.aws.amazon.com/AmazonCloudWatchLogs/latest/APIReference/API_CreateLogGroup.html
 const LOG_GROUP_PATTERN = '^[.\\-_/#A-Za-z0-9]{1,512}$';
-// https://docs.aws.amazon.com/STS/latest/APIReference/API_AssumeRole.html (ExternalId)
-const EXTERNAL_ID_PATTERN = '^[\\w+=,.@:\\/-]{2,1224}$';
 const PLACEHOLDER = /\{([^{}]*)\}/g;
+
+const roleProperties = tenantRoleConfigProperties('CloudWatch Logs');
 
 /** The fields a `cloudwatch` delivery config adds to the common ones. */
 export const cloudwatchConfigProperties = {
-  log_distribution_role_arn: Type.String({
-    pattern: ROLE_ARN_PATTERN,
-    description:
-      "The tenant's IAM role the router assumes (through its central role) to write to CloudWatch Logs " +
-      'in the tenant account.',
-    errorMessage: "must be an IAM role ARN such as 'arn:aws:iam::123456789012:role/log-distribution'",
-  }),
+  log_distribution_role_arn: roleProperties.log_distribution_role_arn,
   log_group_name: Type.String({
     pattern: LOG_GROUP_PATTERN,
     description: 'The log group to write to; created on first use when missing.',
@@ -72,13 +65,7 @@ export const cloudwatchConfigProperties = {
       errorMessage: 'must be a 1-512 character log stream name template',
     }),
   ),
-  external_id: Type.Optional(
-    Type.String({
-      pattern: EXTERNAL_ID_PATTERN,
-      description: "ExternalId sent when assuming the tenant's role. Default: the central account id.",
-      errorMessage: "must be 2-1224 characters of letters, digits and '+=,.@:/-_'",
-    }),
-  ),
+  external_id: roleProperties.external_id,
   max_event_bytes: Type.Optional(
     Type.Integer({
       minimum: LEGACY_MAX_EVENT_BYTES,
@@ -116,13 +103,7 @@ export type CloudwatchSinkConfig = Static<typeof CloudwatchFieldsSchema>;
  * @param region - the destination region (`target_region`, else the router's)
  */
 export function cloudwatchTenantRole(config: ValidatedDeliveryConfig, region: string): TenantRoleRequest {
-  const fields = config as unknown as CloudwatchSinkConfig;
-  return {
-    roleArn: fields.log_distribution_role_arn,
-    ...(fields.external_id !== undefined && { externalId: fields.external_id }),
-    tenantId: config.tenant_id,
-    region,
-  };
+  return tenantRoleFor(config, region);
 }
 
 /** Limits the planner cuts and filters by; each defaults to the CloudWatch limit above. */

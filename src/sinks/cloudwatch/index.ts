@@ -52,6 +52,7 @@ export {
   createCloudwatchPlanner,
   logStreamNameFor,
   truncateMessage,
+  truncationMarker,
 } from './planner.js';
 
 /** Metric of events CloudWatch accepted the request of but refused. */
