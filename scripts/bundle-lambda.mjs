@@ -2,10 +2,16 @@
 // esbuild (no Docker):
 //   dist/lambda/index.mjs  the SQS-triggered processor, handler `index.handler`
 //   dist/lambda/api.mjs    the config API (`api.handler`) and its authorizer (`api.authorizer`)
+//   dist/lambda/cloudwatch.mjs  EKS control-plane logs from a CloudWatch Logs subscription or a
+//                          Firehose transformation into the central bucket (`cloudwatch.handler`)
 import { build } from 'esbuild';
 
 const result = await build({
-  entryPoints: { index: 'src/runtimes/lambda.ts', api: 'src/runtimes/lambda-api.ts' },
+  entryPoints: {
+    index: 'src/runtimes/lambda.ts',
+    api: 'src/runtimes/lambda-api.ts',
+    cloudwatch: 'src/runtimes/lambda-cloudwatch.ts',
+  },
   outdir: 'dist/lambda',
   outExtension: { '.js': '.mjs' },
   bundle: true,

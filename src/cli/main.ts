@@ -1,9 +1,11 @@
 import { Command, CommanderError } from 'commander';
 import { routerVersion } from '../version.js';
 import { registerApiCommand } from './commands/api.js';
+import { registerAthenaCommand } from './commands/athena.js';
 import { registerConfigsCommand } from './commands/configs.js';
 import { registerDemoCommand } from './commands/demo.js';
 import { registerDlqCommand } from './commands/dlq.js';
+import { registerIngestCommand } from './commands/ingest.js';
 import { registerProcessCommand } from './commands/process.js';
 import { registerReplayCommand } from './commands/replay.js';
 import { registerTokensCommand } from './commands/tokens.js';
@@ -34,6 +36,8 @@ export function createProgram(io: CliIo = processIo): Command {
   registerProcessCommand(program, io, globals);
   registerReplayCommand(program, io, globals);
   registerTokensCommand(program, io, globals);
+  registerIngestCommand(program, io, globals);
+  registerAthenaCommand(program, io);
   for (const command of program.commands)
     command.exitOverride().configureOutput({ writeOut: io.out, writeErr: io.err });
   return program;

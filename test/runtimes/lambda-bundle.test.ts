@@ -35,4 +35,17 @@ describe('the Lambda bundle', () => {
     expect(typeof bundle.handler).toBe('function');
     expect(typeof bundle.authorizer).toBe('function');
   }, 60_000);
+
+  it('builds the CloudWatch Logs bundle exporting its handler, without the SQLite stores', async () => {
+    // Prepare
+    const output = join(root, 'dist', 'lambda', 'cloudwatch.mjs');
+
+    // Act
+    const log = execFileSync(process.execPath, [join(root, 'scripts', 'bundle-lambda.mjs')], { cwd: root, encoding: 'utf8' });
+    const bundle = (await import(pathToFileURL(output).href)) as { handler?: unknown };
+
+    // Assess
+    expect(log).toMatch(/dist\/lambda\/cloudwatch\.mjs/);
+    expect(typeof bundle.handler).toBe('function');
+  }, 60_000);
 });
