@@ -1,94 +1,35 @@
-import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
 import { CloudWatchLogsClient, GetLogEventsCommand, DescribeLogStreamsCommand } from '@aws-sdk/client-cloudwatch-logs';
-import { type AttributeValue, DynamoDBClient, PutItemCommand } from '@aws-sdk/client-dynamodb';
-import {
-  CreateBucketCommand,
-  HeadObjectCommand,
-  PutBucketNotificationConfigurationCommand,
-  PutObjectCommand,
-  S3Client,
-} from '@aws-sdk/client-s3';
-import { CreateTopicCommand, SNSClient, SubscribeCommand } from '@aws-sdk/client-sns';
-import {
-  CreateQueueCommand,
-  GetQueueAttributesCommand,
-  ReceiveMessageCommand,
-  SQSClient,
-} from '@aws-sdk/client-sqs';
-import { AssumeRoleCommand, STSClient } from '@aws-sdk/client-sts';
+import type { AttributeValue } from '@aws-sdk/client-dynamodb';
+import { HeadObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
+import { ReceiveMessageCommand } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { awsClientConfig } from '../../src/aws/index.js';
-import { createLogGenerator, type GeneratedEvent } from '../../src/demo/log-generator.js';
+import type { GeneratedEvent } from '../../src/demo/log-generator.js';
 import { messageText, toLogRecord } from '../../src/domain/index.js';
-import { createRouterTables, defaultRouterTableNames } from '../../src/stores/aws/dynamodb-tables.js';
-import { type AwsRequestProxy, startAwsRequestProxy } from '../helpers/aws-request-proxy.js';
-import { type MotoServer, motoUnavailable, startMoto, useFakeAwsCredentials } from '../helpers/moto.js';
+import {
+  type CentralDeployment,
+  customerRole,
+  eventsFor,
+  putConfigRows,
+  putLogObject,
+  queueDepth,
+  runTlr,
+  startCentralDeployment,
+  stopCentralDeployment,
+  tenantCredentials,
+} from '../helpers/aws-e2e.js';
+import { motoUnavailable, useFakeAwsCredentials } from '../helpers/moto.js';
 
-const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
-const CENTRAL_ROLE = 'arn:aws:iam::222222222222:role/CentralLogDistribution';
-const customerRole = (tenant: string) => `arn:aws:iam::111111111111:role/CustomerLogDistribution-${tenant}`;
-
-interface World {
-  moto: MotoServer;
-  proxy: AwsRequestProxy;
-  s3: S3Client;
-  sqs: SQSClient;
-  id: string;
-  central: string;
+interface World extends CentralDeployment {
   acmeBucket: string;
-  queueUrl: string;
-  env: Record<string, string>;
-}
-
-function runTlr(args: string[], env: Record<string, string>, stdin?: string): Promise<{ code: number | null; output: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [join(root, 'bin', 'tlr.js'), ...args], {
-      env: { ...process.env, ...env },
-      stdio: ['pipe', 'pipe', 'pipe'],
-    });
-    let output = '';
-    child.stdout.on('data', (d: Buffer) => (output += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (output += d.toString()));
-    child.stdin.end(stdin ?? '');
-    child.on('exit', (code) => resolve({ code, output }));
-  });
-}
-
-async function putLogObject(w: World, tenant: string, application: string, events: GeneratedEvent[]): Promise<string> {
-  const key = `c1/${tenant}/${application}/${application}-0/20260101-100000-${randomUUID()}.json.gz`;
-  const body = gzipSync(`${events.map((e) => JSON.stringify(e)).join('\n')}\n`);
-  await w.s3.send(new PutObjectCommand({ Bucket: w.central, Key: key, Body: body }));
-  return key;
-}
-
-function eventsFor(tenant: string, application: string, count: number, seed: number): GeneratedEvent[] {
-  return createLogGenerator({
-    seed,
-    clusterId: 'c1',
-    tenants: [{ namespace: tenant, applications: [application], podsPerApplication: 1 }],
-    startMs: Date.now() - 3_600_000,
-  }).take(count);
 }
 
 /** Log groups live in the tenant's account: read them back with the tenant role's credentials. */
 async function tenantLogsClient(w: World, tenant: string): Promise<CloudWatchLogsClient> {
-  const sts = new STSClient(awsClientConfig(w.moto.settings));
-  const { Credentials } = await sts.send(
-    new AssumeRoleCommand({ RoleArn: customerRole(tenant), RoleSessionName: 'test-reader', ExternalId: 'test' }),
-  );
-  return new CloudWatchLogsClient(
-    awsClientConfig(w.moto.settings, {
-      credentials: {
-        accessKeyId: Credentials!.AccessKeyId!,
-        secretAccessKey: Credentials!.SecretAccessKey!,
-        sessionToken: Credentials!.SessionToken!,
-      },
-    }),
-  );
+  const credentials = await tenantCredentials(w.moto.settings, customerRole(tenant));
+  return new CloudWatchLogsClient(awsClientConfig(w.moto.settings, { credentials }));
 }
 
 async function readStream(w: World, group: string): Promise<string[]> {
@@ -114,13 +55,6 @@ async function readStream(w: World, group: string): Promise<string[]> {
   return messages;
 }
 
-async function queueDepth(w: World): Promise<number> {
-  const { Attributes } = await w.sqs.send(
-    new GetQueueAttributesCommand({ QueueUrl: w.queueUrl, AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible'] }),
-  );
-  return Number(Attributes?.ApproximateNumberOfMessages ?? 0) + Number(Attributes?.ApproximateNumberOfMessagesNotVisible ?? 0);
-}
-
 const expectedMessages = (events: GeneratedEvent[]) =>
   events.map((e, i) =>
     messageText(toLogRecord({ event: e as unknown as Record<string, unknown>, json: JSON.stringify(e) }, i, 0)),
@@ -131,34 +65,8 @@ describe.skipIf(motoUnavailable)('AWS deployment against moto', () => {
 
   beforeAll(async () => {
     useFakeAwsCredentials();
-    const moto = await startMoto();
-    const proxy = await startAwsRequestProxy(moto.endpoint);
-    const config = awsClientConfig(moto.settings, { s3: true, maxAttempts: 3 });
-    const id = randomUUID().slice(0, 8);
-    const s3 = new S3Client(config);
-    const sqs = new SQSClient(config);
-    const sns = new SNSClient(config);
-    const central = `central-${id}`;
-    const acmeBucket = `acme-logs-${id}`;
-    await s3.send(new CreateBucketCommand({ Bucket: central }));
-    await s3.send(new CreateBucketCommand({ Bucket: acmeBucket }));
-    const { QueueUrl: queueUrl } = await sqs.send(new CreateQueueCommand({ QueueName: `notifications-${id}` }));
-    const { Attributes } = await sqs.send(new GetQueueAttributesCommand({ QueueUrl: queueUrl!, AttributeNames: ['QueueArn'] }));
-    const { TopicArn } = await sns.send(new CreateTopicCommand({ Name: `central-${id}` }));
-    await sns.send(new SubscribeCommand({ TopicArn: TopicArn!, Protocol: 'sqs', Endpoint: Attributes!.QueueArn! }));
-    await s3.send(
-      new PutBucketNotificationConfigurationCommand({
-        Bucket: central,
-        NotificationConfiguration: {
-          TopicConfigurations: [
-            { TopicArn: TopicArn!, Events: ['s3:ObjectCreated:*'], Filter: { Key: { FilterRules: [{ Name: 'suffix', Value: '.gz' }] } } },
-          ],
-        },
-      }),
-    );
-    const tables = defaultRouterTableNames(`configs-${id}`);
-    const dynamo = new DynamoDBClient(config);
-    await createRouterTables(dynamo, tables);
+    const acmeBucket = `acme-logs-${randomUUID().slice(0, 8)}`;
+    const deployment = await startCentralDeployment([acmeBucket]);
     // Rows as operators write them today: plain attributes, desired_logs as a String Set.
     const rows: Record<string, AttributeValue>[] = [
       { tenant_id: { S: 'acme' }, type: { S: 'cloudwatch' }, log_distribution_role_arn: { S: customerRole('acme') }, log_group_name: { S: '/tlr/acme' } },
@@ -172,32 +80,12 @@ describe.skipIf(motoUnavailable)('AWS deployment against moto', () => {
         external_id: { S: 'globex-own-external-id' },
       },
     ];
-    for (const Item of rows) await dynamo.send(new PutItemCommand({ TableName: tables.configs, Item }));
-    const env = {
-      AWS_ENDPOINT_URL: proxy.endpoint,
-      AWS_REGION: 'us-east-1',
-      AWS_ACCESS_KEY_ID: 'testing',
-      AWS_SECRET_ACCESS_KEY: 'testing',
-      AWS_S3_USE_PATH_STYLE: 'true',
-      TENANT_CONFIG_TABLE: tables.configs,
-      CHECKPOINT_TABLE: tables.checkpoints,
-      DEAD_LETTER_TABLE: tables.deadLetters,
-      AUDIT_TABLE: tables.audit,
-      DESTINATION_STATUS_TABLE: tables.status,
-      SQS_QUEUE_URL: queueUrl!,
-      SOURCE_BUCKET: central,
-      CENTRAL_LOG_DISTRIBUTION_ROLE_ARN: CENTRAL_ROLE,
-      SQS_WAIT_SECONDS: '1',
-      LOG_LEVEL: 'WARN',
-    };
-    w = { moto, proxy, s3, sqs, id, central, acmeBucket, queueUrl: queueUrl!, env };
-    // moto sends an s3:TestEvent when notifications are configured; let it arrive.
-    await new Promise((r) => setTimeout(r, 200));
+    await putConfigRows(deployment, rows);
+    w = { ...deployment, acmeBucket };
   }, 60_000);
 
   afterAll(async () => {
-    await w?.proxy.close();
-    await w?.moto.stop();
+    await stopCentralDeployment(w);
   });
 
   it('delivers S3 → SNS → SQS notifications with `tlr process --mode sqs --drain` to each tenant’s CloudWatch groups and buckets by filter', async () => {
