@@ -15,10 +15,12 @@ import {
 import type { SinkRegistry } from '../sinks/registry.js';
 import { type ApplyResult, ConfigBatchValidationError, type IndexedConfigErrors } from './delivery-configs.js';
 import { type AccessCheckStep, AccessCheckStatus, type SinkDeps } from '../sinks/types.js';
+import { expectationOf } from '../stores/config-changes.js';
 import {
   AuditAction,
   type AuditEntry,
   type AuditLogStore,
+  ConfigChangeOutcome,
   type DeadLetterStore,
   type DeliveryConfigStore,
   type DestinationStatusStore,
@@ -29,6 +31,11 @@ import {
  * commands, written once: strict validation on write, conflict and existence rules,
  * PATCH as a JSON merge patch, the audit entry of every change, the live check, tenant
  * status and offboarding.
+ *
+ * Every change is written with its audit entry in one atomic store call, conditional on the
+ * row being as this request read it (`updated_at` versions it): a change racing another one
+ * is refused with {@link ConfigChangedError} instead of overwriting it unseen, and no change
+ * is ever kept without its entry.
  */
 
 /** No config of that tenant and type. */
@@ -62,6 +69,27 @@ export class ConfigExistsError extends RouterError {
 }
 
 /**
+ * A change refused because another request changed the config after this one read it:
+ * writing it would have overwritten that change unseen. Read the config again and retry.
+ * Without `type`: the tenant's configs kept changing while it was offboarded.
+ */
+export class ConfigChangedError extends RouterError {
+  override readonly name = 'ConfigChangedError';
+  constructor(
+    readonly tenantId: string,
+    readonly type?: string,
+  ) {
+    super(
+      ErrorCode.CONFIG_CHANGED,
+      type === undefined
+        ? `Tenant '${tenantId}' had delivery configs changed by another request while it was offboarded; retry.`
+        : `Tenant '${tenantId}''s delivery config of type '${type}' was changed by another request after it ` +
+            'was read; read it again and retry.',
+    );
+  }
+}
+
+/**
  * A request that is wrong as a request, before any field rule: a body naming another
  * tenant or type than the path, an empty PATCH, a field no destination kind has.
  */
@@ -79,6 +107,13 @@ export class ConfigRequestError extends RouterError {
 const SERVER_FIELDS = ['created_at', 'updated_at'] as const;
 /** Fields a PATCH cannot change: they are the row's key. */
 const KEY_FIELDS = ['tenant_id', 'type'] as const;
+/**
+ * Listings offboarding works through: configs changed while it deletes are skipped, and the
+ * tenant is listed once more to delete them as they are now; still changing after that is a 409.
+ */
+const OFFBOARD_PASSES = 2;
+/** The latest time a `Date` can hold, in epoch ms. */
+const MAX_DATE_MS = 8.64e15;
 
 /** What the live check of one config found. */
 export interface ConfigValidationReport {
@@ -129,7 +164,9 @@ export const STATUS_DEAD_LETTER_SCAN = 10_000;
 
 /** What the service works on. */
 export interface ConfigServiceDeps {
+  /** Writes every change together with its audit entry (`applyChange`). */
   readonly store: DeliveryConfigStore;
+  /** Read for the audit listing: the log `store` appends to (same database, or the deployment's audit table). */
   readonly audit: AuditLogStore;
   readonly status: DestinationStatusStore;
   readonly deadLetters: DeadLetterStore;
@@ -153,7 +190,10 @@ export interface ConfigService {
    * @throws ConfigExistsError
    */
   create(tenantId: string, body: unknown, actor: string): Promise<DeliveryConfig>;
-  /** @throws ConfigRequestError, ConfigValidationError, ConfigNotFoundError */
+  /**
+   * @throws ConfigRequestError, ConfigValidationError, ConfigNotFoundError
+   * @throws ConfigChangedError when another request changed the config since it was read here
+   */
   replace(tenantId: string, type: string, body: unknown, actor: string): Promise<DeliveryConfig>;
   /**
    * Applies a JSON merge patch (RFC 7396: `null` removes a field) to the stored row and
@@ -161,15 +201,18 @@ export interface ConfigService {
    * written by hand) are dropped, as a read would.
    * @throws ConfigRequestError when the patch is empty, not an object, or changes the key
    * @throws ConfigValidationError, ConfigNotFoundError
+   * @throws ConfigChangedError when another request changed the config since it was read here
    */
   patch(tenantId: string, type: string, patch: unknown, actor: string): Promise<DeliveryConfig>;
-  /** @throws ConfigNotFoundError */
+  /** @throws ConfigNotFoundError, ConfigChangedError (as for `replace`) */
   remove(tenantId: string, type: string, actor: string): Promise<void>;
   /**
    * Creates or replaces several configs, all or nothing on validation: every config is
    * checked by the rules of a write first, and nothing is written unless all pass. Each
    * change is audited. (`tlr configs apply` on a store.)
    * @throws ConfigBatchValidationError listing every problem of every config
+   * @throws ConfigExistsError, ConfigChangedError when another request wrote one of the configs
+   *   meanwhile; the configs before it stay applied
    */
   applyAll(inputs: readonly unknown[], actor: string): Promise<ApplyResult[]>;
   /** Field checks, then the kind's live access check when the fields pass. @throws ConfigNotFoundError */
@@ -179,8 +222,10 @@ export interface ConfigService {
    * Removes every config of the tenant and what is known of its destinations' health;
    * delayed retries still queued find no destination and are dropped when they come due.
    * Dead letters and the audit log are kept.
-   * @returns how many configs were removed
+   * @returns how many configs this call removed
    * @throws ConfigNotFoundError when the tenant has no configs
+   * @throws ConfigChangedError when its configs were still being changed after a second listing;
+   *   the ones removed stay removed, and destination status is kept
    */
   offboard(tenantId: string, actor: string): Promise<number>;
   audit(tenantId: string, options: { limit: number; cursor?: string }): Promise<{ items: AuditEntry[]; nextCursor?: string }>;
@@ -308,8 +353,57 @@ export function createConfigService(deps: ConfigServiceDeps): ConfigService {
     return { ...input, tenant_id: tenantId, ...(type !== undefined && { type }) };
   };
 
-  const record = async (entry: Omit<AuditEntry, 'id' | 'atMs'>, atMs: number): Promise<void> => {
-    await deps.audit.append({ ...entry, atMs });
+  /**
+   * The time of a change to a row stamped `previous`: now, or 1 ms after `previous` when the
+   * clock has not passed it (two changes in one ms, clocks of replicas apart, a fixed test
+   * clock). Every write so gives the row a later `updated_at` than the one read, and a request
+   * still expecting an older one conflicts; the audit log lists the row's changes in order.
+   */
+  const changeTimeAfter = (previous: unknown): number => {
+    const nowMs = now();
+    const previousMs = typeof previous === 'string' ? Date.parse(previous) : Number.NaN;
+    return previousMs >= nowMs && previousMs < MAX_DATE_MS ? previousMs + 1 : nowMs;
+  };
+
+  /** Why a change found the row other than it was read: removed meanwhile (404) or changed (409). */
+  const conflictError = async (tenantId: string, type: string): Promise<RouterError> =>
+    (await store.get(tenantId, type)) === undefined
+      ? new ConfigNotFoundError(tenantId, type)
+      : new ConfigChangedError(tenantId, type);
+
+  /** Creates the row with its audit entry, if no row has that key. */
+  const createRow = async (config: ValidatedDeliveryConfig, actor: string): Promise<DeliveryConfig> => {
+    const atMs = now();
+    const stamp = new Date(atMs).toISOString();
+    const row: DeliveryConfig = { ...config, created_at: stamp, updated_at: stamp };
+    const outcome = await store.applyChange(
+      { put: row },
+      { absent: true },
+      { tenantId: row.tenant_id, type: row.type, action: AuditAction.CREATE, actor, atMs, after: row },
+    );
+    if (outcome === ConfigChangeOutcome.CONFLICT) throw new ConfigExistsError(row.tenant_id, row.type);
+    return row;
+  };
+
+  /** Replaces `existing`, as read, with `config` and its audit entry, if the row is still as read. */
+  const replaceRow = async (
+    existing: Record<string, unknown>,
+    config: ValidatedDeliveryConfig,
+    action: typeof AuditAction.REPLACE | typeof AuditAction.UPDATE,
+    actor: string,
+  ): Promise<DeliveryConfig> => {
+    const atMs = changeTimeAfter(existing['updated_at']);
+    const stamp = new Date(atMs).toISOString();
+    const createdAt = typeof existing['created_at'] === 'string' ? existing['created_at'] : stamp;
+    const row: DeliveryConfig = { ...config, created_at: createdAt, updated_at: stamp };
+    const { tenant_id: tenantId, type } = row;
+    const outcome = await store.applyChange(
+      { put: row },
+      expectationOf(existing),
+      { tenantId, type, action, actor, atMs, before: existing, after: row },
+    );
+    if (outcome === ConfigChangeOutcome.CONFLICT) throw await conflictError(tenantId, type);
+    return row;
   };
 
   const requireRow = async (tenantId: string, type: string): Promise<Record<string, unknown>> => {
@@ -329,26 +423,13 @@ export function createConfigService(deps: ConfigServiceDeps): ConfigService {
     get: (tenantId, type) => requireRow(tenantId, type),
 
     async create(tenantId, body, actor) {
-      const config = validateForWrite(bodyFor(tenantId, body));
-      const atMs = now();
-      const stamp = new Date(atMs).toISOString();
-      const row: DeliveryConfig = { ...config, created_at: stamp, updated_at: stamp };
-      if (!(await store.create(row))) throw new ConfigExistsError(tenantId, config.type);
-      await record({ tenantId, type: row.type, action: AuditAction.CREATE, actor, after: row }, atMs);
-      return row;
+      return createRow(validateForWrite(bodyFor(tenantId, body)), actor);
     },
 
     async replace(tenantId, type, body, actor) {
       const input = bodyFor(tenantId, body, type);
       const existing = await requireRow(tenantId, type);
-      const config = validateForWrite(input);
-      const atMs = now();
-      const stamp = new Date(atMs).toISOString();
-      const createdAt = typeof existing['created_at'] === 'string' ? existing['created_at'] : stamp;
-      const row: DeliveryConfig = { ...config, created_at: createdAt, updated_at: stamp };
-      await store.put(row);
-      await record({ tenantId, type, action: AuditAction.REPLACE, actor, before: existing, after: row }, atMs);
-      return row;
+      return replaceRow(existing, validateForWrite(input), AuditAction.REPLACE, actor);
     },
 
     async patch(tenantId, type, patch, actor) {
@@ -373,20 +454,19 @@ export function createConfigService(deps: ConfigServiceDeps): ConfigService {
         else base[field] = value;
       }
       checkFieldNames(changes);
-      const config = validateForWrite(base);
-      const atMs = now();
-      const stamp = new Date(atMs).toISOString();
-      const createdAt = typeof existing['created_at'] === 'string' ? existing['created_at'] : stamp;
-      const row: DeliveryConfig = { ...config, created_at: createdAt, updated_at: stamp };
-      await store.put(row);
-      await record({ tenantId, type, action: AuditAction.UPDATE, actor, before: existing, after: row }, atMs);
-      return row;
+      // The patch applies to the row as read; if another request changes the row before this
+      // write, the write conflicts rather than undoing that change.
+      return replaceRow(existing, validateForWrite(base), AuditAction.UPDATE, actor);
     },
 
     async remove(tenantId, type, actor) {
       const existing = await requireRow(tenantId, type);
-      if (!(await store.delete(tenantId, type))) throw new ConfigNotFoundError(tenantId, type);
-      await record({ tenantId, type, action: AuditAction.DELETE, actor, before: existing }, now());
+      const outcome = await store.applyChange(
+        { delete: { tenantId, type } },
+        expectationOf(existing),
+        { tenantId, type, action: AuditAction.DELETE, actor, atMs: changeTimeAfter(existing['updated_at']), before: existing },
+      );
+      if (outcome === ConfigChangeOutcome.CONFLICT) throw await conflictError(tenantId, type);
     },
 
     async applyAll(inputs, actor) {
@@ -410,8 +490,8 @@ export function createConfigService(deps: ConfigServiceDeps): ConfigService {
       const results: ApplyResult[] = [];
       for (const config of valid) {
         const existing = await store.get(config.tenant_id, config.type);
-        if (existing) await this.replace(config.tenant_id, config.type, config, actor);
-        else await this.create(config.tenant_id, config, actor);
+        if (existing) await replaceRow(existing, config, AuditAction.REPLACE, actor);
+        else await createRow(config, actor);
         results.push({ tenantId: config.tenant_id, type: config.type, action: existing ? 'replaced' : 'created' });
       }
       return results;
@@ -483,18 +563,29 @@ export function createConfigService(deps: ConfigServiceDeps): ConfigService {
     },
 
     async offboard(tenantId, actor) {
-      const rows = await store.listTenant(tenantId);
-      if (rows.length === 0) throw new ConfigNotFoundError(tenantId);
-      // One entry per config, each as small as a delete's: a tenant's configs together can
-      // exceed what one store item holds (DynamoDB: 400 KB).
-      for (const row of rows) {
-        const type = String(row['type']);
-        if (await store.delete(tenantId, type)) {
-          await record({ tenantId, type, action: AuditAction.OFFBOARD, actor, before: row }, now());
+      let removed = 0;
+      for (let pass = 1; pass <= OFFBOARD_PASSES; pass += 1) {
+        const rows = await store.listTenant(tenantId);
+        if (rows.length === 0 && pass === 1) throw new ConfigNotFoundError(tenantId);
+        let conflicts = 0;
+        // One change and entry per config, each as small as a delete's: a tenant's configs
+        // together can exceed what one store item or transaction holds (DynamoDB: 400 KB, 4 MB).
+        for (const row of rows) {
+          const type = String(row['type']);
+          const outcome = await store.applyChange(
+            { delete: { tenantId, type } },
+            expectationOf(row),
+            { tenantId, type, action: AuditAction.OFFBOARD, actor, atMs: changeTimeAfter(row['updated_at']), before: row },
+          );
+          if (outcome === ConfigChangeOutcome.APPLIED) removed += 1;
+          else conflicts += 1;
+        }
+        if (conflicts === 0) {
+          await deps.status.deleteTenant(tenantId);
+          return removed;
         }
       }
-      await deps.status.deleteTenant(tenantId);
-      return rows.length;
+      throw new ConfigChangedError(tenantId);
     },
 
     async audit(tenantId, options) {

@@ -11,6 +11,7 @@ export { type ReplayOptions, type ReplayResult, replayTenant } from './replay.js
 export {
   type ConfigService,
   type ConfigServiceDeps,
+  ConfigChangedError,
   ConfigExistsError,
   ConfigNotFoundError,
   ConfigRequestError,

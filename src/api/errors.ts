@@ -16,7 +16,7 @@ export const ApiErrorCode = {
   UNAUTHORIZED: 'unauthorized',
   FORBIDDEN: 'forbidden',
   NOT_FOUND: 'not_found',
-  /** A create for a key that exists (409). */
+  /** A create for a key that exists, or a change that raced another change of the config (409). */
   CONFLICT: 'conflict',
   /** A pagination cursor this server did not hand out (400). */
   BAD_CURSOR: 'bad_cursor',
@@ -197,6 +197,7 @@ function fromRouterError(error: RouterError): ApiError | undefined {
     case ErrorCode.CONFIG_NOT_FOUND:
       return new ApiError(404, ApiErrorCode.NOT_FOUND, error.message, options);
     case ErrorCode.CONFIG_EXISTS:
+    case ErrorCode.CONFIG_CHANGED:
       return new ApiError(409, ApiErrorCode.CONFLICT, error.message, options);
     case ErrorCode.INVALID_CURSOR:
       return new ApiError(400, ApiErrorCode.BAD_CURSOR, error.message, options);

@@ -19,6 +19,8 @@ export const ErrorCode = {
   DATA_DIR_LOCKED: 'RTR_ERR_DATA_DIR_LOCKED',
   CONFIG_NOT_FOUND: 'RTR_ERR_CONFIG_NOT_FOUND',
   CONFIG_EXISTS: 'RTR_ERR_CONFIG_EXISTS',
+  /** A config changed (or was removed) by another request between this one's read and its write. */
+  CONFIG_CHANGED: 'RTR_ERR_CONFIG_CHANGED',
   BAD_CONFIG_REQUEST: 'RTR_ERR_BAD_CONFIG_REQUEST',
   /** The API's pre-shared key cannot be had (missing, unreadable, too short, secret unavailable). */
   PSK_UNAVAILABLE: 'RTR_ERR_PSK_UNAVAILABLE',

@@ -86,7 +86,11 @@ export function createAwsRouter(
   const dynamo = DynamoDBDocumentClient.from(new DynamoDBClient(storeConfig), {
     marshallOptions: { removeUndefinedValues: true },
   });
-  const configs = createDynamoConfigStore({ client: dynamo, tableName: config.configTable });
+  const configs = createDynamoConfigStore({
+    client: dynamo,
+    tableName: config.configTable,
+    auditTableName: config.auditTable,
+  });
   const checkpoints = createDynamoCheckpointStore({
     client: dynamo,
     tableName: config.checkpointTable,

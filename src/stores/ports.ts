@@ -75,6 +75,30 @@ export interface QueueStats {
   readonly deadLettered: number;
 }
 
+/** One change to one delivery-config row: write the whole row, or delete it. */
+export type ConfigChange =
+  | { readonly put: DeliveryConfig; readonly delete?: never }
+  | { readonly delete: { readonly tenantId: string; readonly type: string }; readonly put?: never };
+
+/**
+ * What a conditional change expects of the stored row when it is applied. `updated_at`
+ * serves as the row's version: the config service sets a new one on every write.
+ * - `{ absent: true }`: there is no row under the key.
+ * - `{ updatedAt: 'x' }`: the row exists and its `updated_at` is the string `'x'`.
+ * - `{ updatedAt: undefined }`: the row exists and has no string `updated_at` (a row written
+ *   by hand), so such a row can still be changed.
+ */
+export type ConfigRowExpectation = { readonly absent: true } | { readonly updatedAt: string | undefined };
+
+/** What a conditional change came to. */
+export const ConfigChangeOutcome = {
+  /** The row and the audit entry were both written. */
+  APPLIED: 'applied',
+  /** The stored row did not meet the expectation; nothing was written. */
+  CONFLICT: 'conflict',
+} as const;
+export type ConfigChangeOutcome = (typeof ConfigChangeOutcome)[keyof typeof ConfigChangeOutcome];
+
 /** Where tenants' delivery configs live. Rows are returned as stored (read leniently). */
 export interface DeliveryConfigStore {
   /** Every row of a tenant, the settings row included. */
@@ -86,6 +110,16 @@ export interface DeliveryConfigStore {
   put(config: DeliveryConfig): Promise<void>;
   /** Returns false when there was no such row. */
   delete(tenantId: string, type: string): Promise<boolean>;
+  /**
+   * Applies a change and appends its audit entry atomically, only when the stored row meets
+   * `expect`: both are written, or neither. The entry goes to the audit log kept beside this
+   * store (the same SQLite database; the deployment's audit table on DynamoDB), so the
+   * `AuditLogStore` over that log lists it.
+   * @returns `conflict` (nothing written) when the row does not meet `expect`
+   * @throws RangeError when the audit entry is invalid or names another (tenant, type) than the change
+   * @throws the storage's own error when either write fails; then neither is kept
+   */
+  applyChange(change: ConfigChange, expect: ConfigRowExpectation, audit: NewAuditEntry): Promise<ConfigChangeOutcome>;
   /** Every row, in (tenant_id, type) order, a page at a time; `cursor` is opaque. */
   listAll(options: { limit: number; cursor?: string }): Promise<{
     rows: Record<string, unknown>[];

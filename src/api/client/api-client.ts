@@ -133,7 +133,7 @@ export interface ApiClient {
   getConfig(tenant: string, type: string, options?: ApiRequestOptions): Promise<ApiConfigRow>;
   /** Creates a config; a 409 (`conflict`) when one of that type exists. */
   createConfig(tenant: string, config: Record<string, unknown>, options?: ApiRequestOptions): Promise<ApiConfigRow>;
-  /** Replaces a config; a 404 when there is none. */
+  /** Replaces a config; a 404 when there is none, a 409 (`conflict`) when another request changed it meanwhile. */
   replaceConfig(
     tenant: string,
     type: string,

@@ -38,6 +38,11 @@ export interface ConfigApiOptions {
 
 const DEFAULT_VALIDATE_TIMEOUT_MS = 20_000;
 const SECURITY = [{ hmac: [] }];
+/**
+ * The errors of a change to an existing config: gone (404), or changed by another request
+ * between the service's read and its write (409; read it again and retry).
+ */
+const changeErrorResponses = { 404: ApiErrorResponseSchema, 409: ApiErrorResponseSchema } as const;
 
 type ConfigParams = Static<typeof ConfigParamsSchema>;
 type TenantParams = Static<typeof TenantParamsSchema>;
@@ -151,12 +156,12 @@ export async function configApiPlugin(
     '/tenants/:tenant/delivery-configs/:type',
     {
       schema: {
-        summary: 'Replace a delivery config.',
+        summary: 'Replace a delivery config; 409 when another request changed it meanwhile.',
         tags,
         security: SECURITY,
         params: ConfigParamsSchema,
         body: bodySchema,
-        response: { 200: ConfigRowSchema, 404: ApiErrorResponseSchema, 422: ApiErrorResponseSchema, ...errorResponses },
+        response: { 200: ConfigRowSchema, ...changeErrorResponses, 422: ApiErrorResponseSchema, ...errorResponses },
       },
     },
     async (request) => service.replace(request.params.tenant, request.params.type, request.body, actorOf(request)),
@@ -166,12 +171,12 @@ export async function configApiPlugin(
     '/tenants/:tenant/delivery-configs/:type',
     {
       schema: {
-        summary: 'Change some fields of a delivery config (JSON merge patch).',
+        summary: 'Change some fields of a delivery config (JSON merge patch); 409 when another request changed it meanwhile.',
         tags,
         security: SECURITY,
         params: ConfigParamsSchema,
         body: PatchBodySchema,
-        response: { 200: ConfigRowSchema, 404: ApiErrorResponseSchema, 422: ApiErrorResponseSchema, ...errorResponses },
+        response: { 200: ConfigRowSchema, ...changeErrorResponses, 422: ApiErrorResponseSchema, ...errorResponses },
       },
     },
     async (request) => service.patch(request.params.tenant, request.params.type, request.body, actorOf(request)),
@@ -181,11 +186,11 @@ export async function configApiPlugin(
     '/tenants/:tenant/delivery-configs/:type',
     {
       schema: {
-        summary: 'Delete a delivery config.',
+        summary: 'Delete a delivery config; 409 when another request changed it meanwhile.',
         tags,
         security: SECURITY,
         params: ConfigParamsSchema,
-        response: { 204: { type: 'null', description: 'Deleted.' }, 404: ApiErrorResponseSchema, ...errorResponses },
+        response: { 204: { type: 'null', description: 'Deleted.' }, ...changeErrorResponses, ...errorResponses },
       },
     },
     async (request, reply) => {
@@ -233,7 +238,7 @@ export async function configApiPlugin(
         tags: ['tenants'],
         security: SECURITY,
         params: TenantParamsSchema,
-        response: { 204: { type: 'null', description: 'Offboarded.' }, 404: ApiErrorResponseSchema, ...errorResponses },
+        response: { 204: { type: 'null', description: 'Offboarded.' }, ...changeErrorResponses, ...errorResponses },
       },
     },
     async (request, reply) => {

@@ -31,6 +31,32 @@ const ENTRY_KEY_REGEX = /^\d{16}#\d{16}#[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9
 let lastSeq = 0;
 
 /**
+ * The item of a new entry under a new random id: the one item shape of the audit table, for
+ * the audit log and for a store that puts the entry in its own transaction (the config store).
+ *
+ * @throws RangeError when `atMs` is not a whole number ≥ 0 or `tenantId` is empty
+ * @internal
+ */
+export function dynamoAuditItem(entry: NewAuditEntry): Record<string, unknown> {
+  checkNewAuditEntry(entry);
+  lastSeq += 1;
+  const id = randomUUID();
+  return {
+    [A.TENANT_ID]: entry.tenantId,
+    [A.ENTRY_KEY]: `${padAuditNumber(entry.atMs)}#${padAuditNumber(lastSeq)}#${id}`,
+    [A.ID]: id,
+    [A.TYPE]: entry.type,
+    [A.ACTION]: entry.action,
+    [A.ACTOR]: entry.actor,
+    [A.AT]: entry.atMs,
+    // JSON strings, not maps: they round-trip exactly (no Sets, no BigInts, no dropped
+    // undefined), like the embedded store's JSON columns.
+    ...(entry.before !== undefined && { [A.BEFORE]: JSON.stringify(entry.before) }),
+    ...(entry.after !== undefined && { [A.AFTER]: JSON.stringify(entry.after) }),
+  };
+}
+
+/**
  * Creates the audit log on a DynamoDB table: config changes per tenant, append-only, shared
  * by every replica. Each entry is one item under the tenant's partition, its sort key
  * `<atMs>#<sequence>#<id>` zero-padded so string order is time order. `list` is one Query
@@ -58,22 +84,7 @@ export function createDynamoAuditLogStore(options: DynamoAuditLogStoreOptions): 
      * @throws RangeError when `atMs` is not a whole number ≥ 0 or `tenantId` is empty
      */
     async append(entry: NewAuditEntry): Promise<AuditEntry> {
-      checkNewAuditEntry(entry);
-      lastSeq += 1;
-      const id = randomUUID();
-      const item: AuditItem = {
-        [A.TENANT_ID]: entry.tenantId,
-        [A.ENTRY_KEY]: `${padAuditNumber(entry.atMs)}#${padAuditNumber(lastSeq)}#${id}`,
-        [A.ID]: id,
-        [A.TYPE]: entry.type,
-        [A.ACTION]: entry.action,
-        [A.ACTOR]: entry.actor,
-        [A.AT]: entry.atMs,
-        // JSON strings, not maps: they round-trip exactly (no Sets, no BigInts, no dropped
-        // undefined), like the embedded store's JSON columns.
-        ...(entry.before !== undefined && { [A.BEFORE]: JSON.stringify(entry.before) }),
-        ...(entry.after !== undefined && { [A.AFTER]: JSON.stringify(entry.after) }),
-      };
+      const item = dynamoAuditItem(entry);
       await client.send(new PutCommand({ TableName: tableName, Item: item }));
       return toEntry(item);
     },

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import {
   DeleteCommand,
   type DynamoDBDocumentClient,
@@ -5,11 +6,14 @@ import {
   PutCommand,
   QueryCommand,
   ScanCommand,
+  TransactWriteCommand,
 } from '@aws-sdk/lib-dynamodb';
 import { awsErrorName } from '../../aws/index.js';
 import { ConfigValidationError, type DeliveryConfig } from '../../domain/index.js';
+import { CONFIG_VERSION_FIELD, checkConfigChangeAudit, configChangeKey } from '../config-changes.js';
 import { type ConfigCursorPosition, decodeConfigCursor, encodeConfigCursor } from '../config-cursor.js';
-import type { DeliveryConfigStore } from '../ports.js';
+import { ConfigChangeOutcome, type ConfigRowExpectation, type DeliveryConfigStore } from '../ports.js';
+import { dynamoAuditItem } from './dynamodb-audit-log-store.js';
 import { ConfigTableKey } from './dynamodb-tables.js';
 
 /** What `createDynamoConfigStore` needs. */
@@ -18,7 +22,20 @@ export interface DynamoConfigStoreOptions {
   readonly client: DynamoDBDocumentClient;
   /** The delivery-config table: `tenant_id` (partition, S) + `type` (sort, S). */
   readonly tableName: string;
+  /**
+   * The audit table (`AUDIT_TABLE`) that `applyChange` puts each change's entry into, in the
+   * same transaction as the change: `tenant_id` (partition, S) + `entry_key` (sort, S).
+   */
+  readonly auditTableName: string;
 }
+
+/** Why DynamoDB cancelled one action of a transaction, as `CancellationReasons` names it. */
+const CancellationCode = {
+  /** The action's ConditionExpression was not met. */
+  CONDITIONAL_CHECK_FAILED: 'ConditionalCheckFailed',
+  /** Another transaction was changing the same item at that moment. */
+  TRANSACTION_CONFLICT: 'TransactionConflict',
+} as const;
 
 /** Where a page ended: the key of its last row (the same cursor shape as the embedded store). */
 
@@ -38,20 +55,27 @@ const KEY_NAMES = { '#t': ConfigTableKey.TENANT_ID } as const;
  * order: rows of one tenant are together and sorted by type, but tenants come in hash order.
  * Each row appears exactly once across the pages of one pass.
  *
- * @param options - the client and the table name
- * @throws ConfigValidationError when the table name is empty
+ * `applyChange` is one TransactWriteItems call: the config Put or Delete, conditional on the
+ * stored row, and the audit entry's Put into the audit table. Each item stays within
+ * DynamoDB's 400 KB; the two together are far below the 4 MB a transaction may carry.
+ *
+ * @param options - the client, the config table and the audit table
+ * @throws ConfigValidationError when a table name is empty
  * @example
  * const store = createDynamoConfigStore({
  *   client: DynamoDBDocumentClient.from(new DynamoDBClient(awsClientConfig(awsSettingsFromEnv()))),
  *   tableName: 'tlr-delivery-configs',
+ *   auditTableName: 'tlr-delivery-configs-audit',
  * });
  * const rows = await store.listTenant('team-a');
  */
 export function createDynamoConfigStore(options: DynamoConfigStoreOptions): DeliveryConfigStore {
-  const { client, tableName } = options;
-  if (tableName === '') {
-    throw new ConfigValidationError([{ field: 'tableName', message: 'must not be empty' }], 'DynamoDB config store options');
-  }
+  const { client, tableName, auditTableName } = options;
+  const emptyNames = [
+    ...(tableName === '' ? [{ field: 'tableName', message: 'must not be empty' }] : []),
+    ...(auditTableName === '' ? [{ field: 'auditTableName', message: 'must not be empty' }] : []),
+  ];
+  if (emptyNames.length > 0) throw new ConfigValidationError(emptyNames, 'DynamoDB config store options');
 
   return {
     async listTenant(tenantId) {
@@ -109,6 +133,32 @@ export function createDynamoConfigStore(options: DynamoConfigStoreOptions): Deli
       return old !== undefined;
     },
 
+    async applyChange(change, expect, audit) {
+      checkConfigChangeAudit(change, audit);
+      const key = configChangeKey(change);
+      const condition = conditionOf(expect);
+      const configAction =
+        change.put !== undefined
+          ? { Put: { TableName: tableName, Item: toItem(change.put), ...condition } }
+          : { Delete: { TableName: tableName, Key: configKey(key.tenantId, key.type), ...condition } };
+      try {
+        await client.send(
+          new TransactWriteCommand({
+            // The config action first: cancellation reasons come in the order of the actions.
+            TransactItems: [configAction, { Put: { TableName: auditTableName, Item: dynamoAuditItem(audit) } }],
+            // An SDK retry resends this token: when the first attempt was applied but its answer
+            // was lost, DynamoDB answers success instead of checking the condition again against
+            // the row that attempt wrote, which would be a false conflict.
+            ClientRequestToken: randomUUID(),
+          }),
+        );
+        return ConfigChangeOutcome.APPLIED;
+      } catch (error) {
+        if (isConfigConflict(error)) return ConfigChangeOutcome.CONFLICT;
+        throw error;
+      }
+    },
+
     async listAll({ limit, cursor }) {
       if (!(Number.isSafeInteger(limit) && limit >= 1)) {
         throw new RangeError(`listAll limit must be a whole number ≥ 1, got ${limit}.`);
@@ -144,6 +194,45 @@ export function createDynamoConfigStore(options: DynamoConfigStoreOptions): Deli
   function configKey(tenantId: string, type: string): Record<string, string> {
     return { [ConfigTableKey.TENANT_ID]: tenantId, [ConfigTableKey.TYPE]: type };
   }
+}
+
+/**
+ * The ConditionExpression of the config action. `#t` (the partition key) exists exactly when
+ * the item does; a condition on an absent item sees no attributes, so "no `updated_at`" must
+ * also ask for the item to exist.
+ */
+function conditionOf(expect: ConfigRowExpectation): {
+  ConditionExpression: string;
+  ExpressionAttributeNames: Record<string, string>;
+  ExpressionAttributeValues?: Record<string, unknown>;
+} {
+  if ('absent' in expect) return { ConditionExpression: 'attribute_not_exists(#t)', ExpressionAttributeNames: KEY_NAMES };
+  if (expect.updatedAt !== undefined) {
+    return {
+      ConditionExpression: '#u = :u',
+      ExpressionAttributeNames: { '#u': CONFIG_VERSION_FIELD },
+      ExpressionAttributeValues: { ':u': expect.updatedAt },
+    };
+  }
+  // A hand-written `updated_at` that is not a string is no version (see `configRowVersion`).
+  return {
+    ConditionExpression: 'attribute_exists(#t) AND (attribute_not_exists(#u) OR NOT attribute_type(#u, :s))',
+    ExpressionAttributeNames: { ...KEY_NAMES, '#u': CONFIG_VERSION_FIELD },
+    ExpressionAttributeValues: { ':s': 'S' },
+  };
+}
+
+/**
+ * Whether a transaction was cancelled because of the config item: its condition failed, or
+ * another transaction was changing it at that moment. Both mean a concurrent change, and
+ * nothing was written. Any other reason (a missing table, throttling, an item too large) is a
+ * failure to report, not a conflict.
+ */
+function isConfigConflict(error: unknown): boolean {
+  if (awsErrorName(error) !== 'TransactionCanceledException') return false;
+  const reasons = (error as { CancellationReasons?: { Code?: string }[] }).CancellationReasons;
+  const code = reasons?.[0]?.Code;
+  return code === CancellationCode.CONDITIONAL_CHECK_FAILED || code === CancellationCode.TRANSACTION_CONFLICT;
 }
 
 /**

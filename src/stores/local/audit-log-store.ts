@@ -52,6 +52,41 @@ const AUDIT_MIGRATIONS: readonly Migration[] = [
 ];
 
 /**
+ * Migrates the audit table and prepares its insert: the one way an entry is written, by the
+ * audit log and by a store that appends the entry of a change inside its own transaction
+ * (the config store), so both write the same row. Call it inside a transaction to make the
+ * entry part of it.
+ *
+ * @param db - the router's database, from `openDatabase`
+ * @returns a function appending an entry under a new random id and returning it as stored
+ * @throws RangeError (from the returned function) when `atMs` is not a whole number ≥ 0 or `tenantId` is empty
+ * @internal
+ */
+export function prepareSqliteAuditAppend(db: SqliteDatabase): (entry: NewAuditEntry) => AuditEntry {
+  migrate(db, 'audit_log', AUDIT_MIGRATIONS);
+  const insert = db.prepare<[Omit<AuditRow, 'seq'>]>(
+    `INSERT INTO audit_log (id, tenant_id, type, action, actor, at, before_json, after_json)
+     VALUES (@id, @tenant_id, @type, @action, @actor, @at, @before_json, @after_json)`,
+  );
+  return (entry) => {
+    checkNewAuditEntry(entry);
+    const row = {
+      id: randomUUID(),
+      tenant_id: entry.tenantId,
+      type: entry.type,
+      action: entry.action,
+      actor: entry.actor,
+      at: entry.atMs,
+      before_json: entry.before === undefined ? null : JSON.stringify(entry.before),
+      after_json: entry.after === undefined ? null : JSON.stringify(entry.after),
+    };
+    insert.run(row);
+    // Built from what was stored, so the entry equals what `list` gives back later.
+    return toEntry(row);
+  };
+}
+
+/**
  * Creates the embedded audit log: config changes per tenant, append-only, in SQLite.
  * `list` pages newest first by `atMs`, entries of the same millisecond newest-appended first.
  *
@@ -62,12 +97,7 @@ const AUDIT_MIGRATIONS: readonly Migration[] = [
  * const { entries, nextCursor } = await audit.list('team-a', { limit: 50 });
  */
 export function createSqliteAuditLogStore(db: SqliteDatabase): AuditLogStore {
-  migrate(db, 'audit_log', AUDIT_MIGRATIONS);
-
-  const insert = db.prepare<[Omit<AuditRow, 'seq'>]>(
-    `INSERT INTO audit_log (id, tenant_id, type, action, actor, at, before_json, after_json)
-     VALUES (@id, @tenant_id, @type, @action, @actor, @at, @before_json, @after_json)`,
-  );
+  const appendEntry = prepareSqliteAuditAppend(db);
   const selectFirstPage = db.prepare<[{ tenantId: string; limit: number }], AuditRow>(
     `SELECT * FROM audit_log WHERE tenant_id = @tenantId
      ORDER BY at DESC, seq DESC LIMIT @limit`,
@@ -83,20 +113,7 @@ export function createSqliteAuditLogStore(db: SqliteDatabase): AuditLogStore {
      * @throws RangeError when `atMs` is not a whole number ≥ 0 or `tenantId` is empty
      */
     async append(entry: NewAuditEntry): Promise<AuditEntry> {
-      checkNewAuditEntry(entry);
-      const row = {
-        id: randomUUID(),
-        tenant_id: entry.tenantId,
-        type: entry.type,
-        action: entry.action,
-        actor: entry.actor,
-        at: entry.atMs,
-        before_json: entry.before === undefined ? null : JSON.stringify(entry.before),
-        after_json: entry.after === undefined ? null : JSON.stringify(entry.after),
-      };
-      insert.run(row);
-      // Built from what was stored, so the entry equals what `list` gives back later.
-      return toEntry(row);
+      return appendEntry(entry);
     },
 
     /**

@@ -1,6 +1,14 @@
 import type { DeliveryConfig } from '../../domain/index.js';
+import { checkConfigChangeAudit, configChangeKey, meetsExpectation } from '../config-changes.js';
 import { decodeConfigCursor, encodeConfigCursor } from '../config-cursor.js';
-import type { DeliveryConfigStore } from '../ports.js';
+import {
+  type ConfigChange,
+  ConfigChangeOutcome,
+  type ConfigRowExpectation,
+  type DeliveryConfigStore,
+  type NewAuditEntry,
+} from '../ports.js';
+import { prepareSqliteAuditAppend } from './audit-log-store.js';
 import { type Migration, migrate, type SqliteDatabase } from './database.js';
 
 
@@ -35,12 +43,14 @@ const CONFIG_MIGRATIONS: readonly Migration[] = [
 /**
  * Creates the embedded delivery-config store: one SQLite row per (tenant, type), holding
  * the config as JSON exactly as given. Validation is the caller's (strict on write, lenient
- * on read).
+ * on read). `applyChange` writes the audit entry of a change into the audit table of the same
+ * database, in the change's transaction.
  *
- * @param db - the router's database, from `openDatabase`; the store migrates its table
+ * @param db - the router's database, from `openDatabase`; the store migrates its table and the audit table
  */
 export function createSqliteConfigStore(db: SqliteDatabase): DeliveryConfigStore {
   migrate(db, 'config', CONFIG_MIGRATIONS);
+  const appendAudit = prepareSqliteAuditAppend(db);
 
   const selectTenant = db.prepare<[string], ConfigRow>(
     'SELECT tenant_id, type, doc FROM delivery_configs WHERE tenant_id = ? ORDER BY type',
@@ -67,6 +77,23 @@ export function createSqliteConfigStore(db: SqliteDatabase): DeliveryConfigStore
      WHERE (tenant_id, type) > (?, ?) ORDER BY tenant_id, type LIMIT ?`,
   );
 
+  const applyInTransaction = db.transaction(
+    (change: ConfigChange, expect: ConfigRowExpectation, audit: NewAuditEntry): ConfigChangeOutcome => {
+      const key = configChangeKey(change);
+      const current = selectOne.get(key.tenantId, key.type);
+      if (!meetsExpectation(current && parseRow(current), expect)) return ConfigChangeOutcome.CONFLICT;
+      if (change.put !== undefined) {
+        const nowMs = Date.now();
+        upsert.run(key.tenantId, key.type, JSON.stringify(change.put), nowMs, nowMs);
+      } else {
+        deleteOne.run(key.tenantId, key.type);
+      }
+      // A failing insert throws, and better-sqlite3 then rolls the change back with it.
+      appendAudit(audit);
+      return ConfigChangeOutcome.APPLIED;
+    },
+  );
+
   return {
     async listTenant(tenantId) {
       return selectTenant.all(tenantId).map(parseRow);
@@ -91,6 +118,13 @@ export function createSqliteConfigStore(db: SqliteDatabase): DeliveryConfigStore
 
     async delete(tenantId, type) {
       return deleteOne.run(tenantId, type).changes > 0;
+    },
+
+    async applyChange(change, expect, audit) {
+      checkConfigChangeAudit(change, audit);
+      // IMMEDIATE takes the write lock before the read, so another connection to the file (a
+      // `tlr configs` run beside `tlr up`) cannot change the row between the check and the write.
+      return applyInTransaction.immediate(change, expect, audit);
     },
 
     async listAll({ limit, cursor }) {

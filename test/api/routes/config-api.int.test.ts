@@ -37,7 +37,11 @@ function dynamoConfigApiBackend(): ConfigApiBackend {
       await createRouterTables(client, tables);
       const baseDir = await makeTempDir('tlr-api-dynamo-');
       return {
-        configs: createDynamoConfigStore({ client: documentClient, tableName: tables.configs }),
+        configs: createDynamoConfigStore({
+          client: documentClient,
+          tableName: tables.configs,
+          auditTableName: tables.audit,
+        }),
         audit: createDynamoAuditLogStore({ client: documentClient, tableName: tables.audit }),
         status: createDynamoDestinationStatusStore({ client: documentClient, tableName: tables.status }),
         deadLetters: createDynamoDeadLetterStore({ client: documentClient, tableName: tables.deadLetters }),

@@ -4,6 +4,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { MAX_CONFIG_BODY_BYTES } from '../../../src/api/auth/plugin.js';
 import type { DeliveryConfig } from '../../../src/domain/delivery-config.js';
 import { DEFAULT_BUCKET_PREFIX } from '../../../src/sinks/s3/config.js';
+import type { DeliveryConfigStore } from '../../../src/stores/ports.js';
 import {
   apiPath,
   type ApiResponse,
@@ -83,6 +84,26 @@ export function describeConfigApiRoutes(backend: ConfigApiBackend): void {
         cursor = response.body.next_cursor;
       } while (cursor !== undefined);
       return { items, pageSizes };
+    }
+
+    /**
+     * The API over the same stores, where `intrude` runs once right after the service has
+     * read a config: another request's change landing between this request's read and write.
+     */
+    function apiWithIntrusion(intrude: () => Promise<unknown>): ConfigApiHarness {
+      let pending = true;
+      const configs: DeliveryConfigStore = {
+        ...stores.configs,
+        async get(tenantId, type) {
+          const row = await stores.configs.get(tenantId, type);
+          if (pending) {
+            pending = false;
+            await intrude();
+          }
+          return row;
+        },
+      };
+      return createConfigApiHarness({ ...stores, configs });
     }
 
     beforeAll(async () => {
@@ -607,6 +628,27 @@ export function describeConfigApiRoutes(backend: ConfigApiBackend): void {
 
         // Assess
         expectApiError(response, 404, 'not_found');
+      });
+
+      it('answers 409 conflict for a PATCH built on a read another PATCH made stale, keeping that change', async () => {
+        // Prepare
+        const tenant = tenantIdFactory();
+        await created(tenant, configBodyFactory('file', { desired_logs: ['api'] }));
+        const racing = apiWithIntrusion(() => api.call('PATCH', apiPath.config(tenant, 'file'), { desired_logs: ['web'] }));
+
+        // Act
+        const response = await racing.call('PATCH', apiPath.config(tenant, 'file'), { enabled: false });
+        await racing.close();
+
+        // Assess
+        expectApiError(response, 409, 'conflict');
+        expect((await api.call('GET', apiPath.config(tenant, 'file'))).body).toMatchObject({
+          desired_logs: ['web'],
+          enabled: true,
+        });
+        const audit = await api.call('GET', apiPath.audit(tenant));
+        expect(audit.body.items.map((e: JsonBody) => e.action)).toEqual(['update', 'create']);
+        expect(audit.body.items[0].before.desired_logs).toEqual(['api']);
       });
     });
 

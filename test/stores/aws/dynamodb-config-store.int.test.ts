@@ -5,9 +5,9 @@ import { awsClientConfig } from '../../../src/aws/index.js';
 import { type DeliveryConfig, readDeliveryConfig } from '../../../src/domain/delivery-config.js';
 import { ConfigValidationError, ErrorCode } from '../../../src/domain/errors.js';
 import { createDynamoConfigStore } from '../../../src/stores/aws/dynamodb-config-store.js';
-import { createRouterTables } from '../../../src/stores/aws/dynamodb-tables.js';
+import { createRouterTables, type RouterTableNames } from '../../../src/stores/aws/dynamodb-tables.js';
 import { InvalidCursorError } from '../../../src/stores/config-cursor.js';
-import type { DeliveryConfigStore } from '../../../src/stores/ports.js';
+import { AuditAction, type DeliveryConfigStore, type NewAuditEntry } from '../../../src/stores/ports.js';
 import { fileSinkDefinition } from '../../../src/sinks/file/index.js';
 import { deliveryConfigFactory, randomId } from '../../helpers/factories.js';
 import { requireAttributeNamePlaceholders } from '../../helpers/dynamodb.js';
@@ -26,6 +26,29 @@ async function rejection(promise: Promise<unknown>): Promise<unknown> {
   );
 }
 
+/** What a synchronous call throws; fails the test when it returns. */
+function rejectionOf(call: () => unknown): unknown {
+  try {
+    call();
+  } catch (error) {
+    return error;
+  }
+  throw new Error('expected the call to throw');
+}
+
+/** The audit entry of creating `row`, as the config service would write it. */
+function auditEntryOf(row: DeliveryConfig, overrides: Partial<NewAuditEntry> = {}): NewAuditEntry {
+  return {
+    tenantId: row.tenant_id,
+    type: row.type,
+    action: AuditAction.CREATE,
+    actor: 'psk:current',
+    atMs: Date.now(),
+    after: row,
+    ...overrides,
+  };
+}
+
 function byKey(a: Record<string, unknown>, b: Record<string, unknown>): number {
   const ka = `${String(a['tenant_id'])}\u0000${String(a['type'])}`;
   const kb = `${String(b['tenant_id'])}\u0000${String(b['type'])}`;
@@ -36,14 +59,15 @@ describe.skipIf(motoUnavailable)('createDynamoConfigStore against moto', () => {
   let moto: MotoServer;
   let client: DynamoDBClient;
   let documentClient: DynamoDBDocumentClient;
-  /** A table shared by the tests that keep to their own random tenant. */
+  /** Tables shared by the tests that keep to their own random tenant. */
+  let sharedTables: RouterTableNames;
   let sharedTable: string;
   let store: DeliveryConfigStore;
   /** Names of the commands the client sent, in order. */
   const sent: string[] = [];
 
-  /** A new, empty config table (with its sibling tables), for tests that read the whole table. */
-  async function newTable(): Promise<string> {
+  /** New, empty router tables, for tests that read a whole table. */
+  async function newTables(): Promise<RouterTableNames> {
     const id = randomId();
     const names = {
       configs: `configs-${id}`,
@@ -53,7 +77,12 @@ describe.skipIf(motoUnavailable)('createDynamoConfigStore against moto', () => {
       status: `status-${id}`,
     };
     await createRouterTables(client, names);
-    return names.configs;
+    return names;
+  }
+
+  /** The store over a set of router tables: configs, with the audit table of their changes. */
+  function storeOn(tables: RouterTableNames): DeliveryConfigStore {
+    return createDynamoConfigStore({ client: documentClient, tableName: tables.configs, auditTableName: tables.audit });
   }
 
   beforeAll(async () => {
@@ -69,8 +98,9 @@ describe.skipIf(motoUnavailable)('createDynamoConfigStore against moto', () => {
       { step: 'initialize', name: 'recordCommands' },
     );
     documentClient = DynamoDBDocumentClient.from(client);
-    sharedTable = await newTable();
-    store = createDynamoConfigStore({ client: documentClient, tableName: sharedTable });
+    sharedTables = await newTables();
+    sharedTable = sharedTables.configs;
+    store = storeOn(sharedTables);
   });
 
   afterAll(async () => {
@@ -292,7 +322,7 @@ describe.skipIf(motoUnavailable)('createDynamoConfigStore against moto', () => {
       [5, 0, 1],
     ])('with limit %i, returns all %i rows once each, in %i pages', async (limit, count, pages) => {
       // Prepare
-      const target = createDynamoConfigStore({ client: documentClient, tableName: await newTable() });
+      const target = storeOn(await newTables());
       const rows = await storeRows(target, count);
 
       // Act
@@ -306,7 +336,7 @@ describe.skipIf(motoUnavailable)('createDynamoConfigStore against moto', () => {
 
     it('fills a page across Scan calls when a Scan stops at 1 MB before the limit', async () => {
       // Prepare
-      const target = createDynamoConfigStore({ client: documentClient, tableName: await newTable() });
+      const target = storeOn(await newTables());
       const tenant = config().tenant_id;
       const padding = 'x'.repeat(100_000);
       for (let i = 0; i < 15; i += 1) await target.put(config({ tenant_id: tenant, type: `file:n${i}`, padding }));
@@ -323,7 +353,7 @@ describe.skipIf(motoUnavailable)('createDynamoConfigStore against moto', () => {
 
     it('hands out no cursor on the last page', async () => {
       // Prepare
-      const target = createDynamoConfigStore({ client: documentClient, tableName: await newTable() });
+      const target = storeOn(await newTables());
       await storeRows(target, 2);
 
       // Act
@@ -336,7 +366,7 @@ describe.skipIf(motoUnavailable)('createDynamoConfigStore against moto', () => {
 
     it('hands out an opaque base64url cursor that resumes after the last row', async () => {
       // Prepare
-      const target = createDynamoConfigStore({ client: documentClient, tableName: await newTable() });
+      const target = storeOn(await newTables());
       const rows = await storeRows(target, 3);
 
       // Act
@@ -351,7 +381,7 @@ describe.skipIf(motoUnavailable)('createDynamoConfigStore against moto', () => {
 
     it('resumes after the last row even when that row was deleted in between', async () => {
       // Prepare
-      const target = createDynamoConfigStore({ client: documentClient, tableName: await newTable() });
+      const target = storeOn(await newTables());
       const rows = await storeRows(target, 4);
       const first = await target.listAll({ limit: 2 });
       const lastOfFirst = first.rows[1]!;
@@ -397,16 +427,100 @@ describe.skipIf(motoUnavailable)('createDynamoConfigStore against moto', () => {
     });
   });
 
-  describe('failures', () => {
-    it('refuses an empty table name with ConfigValidationError', () => {
+  describe('applyChange atomicity', () => {
+    const STORED_VERSION = '2026-01-01T08:00:00.000Z';
+
+    /** The audit table's items of a tenant, read directly. */
+    async function auditItemsOf(tenantId: string): Promise<Record<string, unknown>[]> {
+      const { Items: items = [] } = await documentClient.send(
+        new QueryCommand({
+          TableName: sharedTables.audit,
+          KeyConditionExpression: '#t = :t',
+          ExpressionAttributeNames: { '#t': 'tenant_id' },
+          ExpressionAttributeValues: { ':t': tenantId },
+          ConsistentRead: true,
+        }),
+      );
+      return items;
+    }
+
+    it('sends the change and its audit entry as one TransactWriteItems call', async () => {
       // Prepare
-      const options = { client: documentClient, tableName: '' };
+      const row = config({ updated_at: STORED_VERSION });
+      sent.length = 0;
 
       // Act
-      const act = () => createDynamoConfigStore(options);
+      const outcome = await store.applyChange({ put: row }, { absent: true }, auditEntryOf(row));
 
       // Assess
-      expect(act).toThrow(ConfigValidationError);
+      expect(outcome).toBe('applied');
+      expect(sent).toEqual(['TransactWriteItemsCommand']);
+      expect(await auditItemsOf(row.tenant_id)).toEqual([
+        expect.objectContaining({ tenant_id: row.tenant_id, type: row.type, action: 'create', after: JSON.stringify(row) }),
+      ]);
+    });
+
+    it.each([
+      ['a replacement', (row: DeliveryConfig) => ({ put: { ...row, directory: '/changed' } })],
+      ['a delete', (row: DeliveryConfig) => ({ delete: { tenantId: row.tenant_id, type: row.type } })],
+    ])('throws and keeps the row when the audit table does not exist, for %s', async (_case, changeOf) => {
+      // Prepare
+      const row = config({ updated_at: STORED_VERSION });
+      await store.put(row);
+      const target = createDynamoConfigStore({
+        client: documentClient,
+        tableName: sharedTable,
+        auditTableName: `missing-${randomId()}`,
+      });
+
+      // Act
+      const error = await rejection(
+        target.applyChange(changeOf(row), { updatedAt: STORED_VERSION }, auditEntryOf(row, { action: AuditAction.UPDATE })),
+      );
+
+      // Assess
+      expect(error).toMatchObject({ name: 'ResourceNotFoundException' });
+      expect(await store.get(row.tenant_id, row.type)).toEqual(row);
+    });
+
+    it('throws and writes nothing when the audit item would exceed 400 KB, though the config item fits', async () => {
+      // Prepare
+      // Each version of the row is ~250 KB, so the config item fits in 400 KB but the audit
+      // item, holding the row before and after, does not.
+      const row = config({ updated_at: STORED_VERSION, padding: 'x'.repeat(250_000) });
+      await store.put(row);
+      const replacement = { ...row, padding: 'y'.repeat(250_000) };
+
+      // Act
+      const error = await rejection(
+        store.applyChange(
+          { put: replacement },
+          { updatedAt: STORED_VERSION },
+          auditEntryOf(replacement, { action: AuditAction.REPLACE, before: row }),
+        ),
+      );
+
+      // Assess
+      expect(error).toMatchObject({ name: 'ValidationException' });
+      expect(await store.get(row.tenant_id, row.type)).toEqual(row);
+      expect(await auditItemsOf(row.tenant_id)).toEqual([]);
+    });
+  });
+
+  describe('failures', () => {
+    it.each([
+      ['tableName', { tableName: '', auditTableName: 'audit' }],
+      ['auditTableName', { tableName: 'configs', auditTableName: '' }],
+    ])('refuses an empty %s with ConfigValidationError naming it', (field, names) => {
+      // Prepare
+      const options = { client: documentClient, ...names };
+
+      // Act
+      const error = rejectionOf(() => createDynamoConfigStore(options));
+
+      // Assess
+      expect(error).toBeInstanceOf(ConfigValidationError);
+      expect(error).toMatchObject({ fieldErrors: [{ field, message: 'must not be empty' }] });
     });
 
     it('the test client refuses an expression naming `type` directly, as AWS does and moto does not', async () => {
@@ -431,9 +545,17 @@ describe.skipIf(motoUnavailable)('createDynamoConfigStore against moto', () => {
       ['put', (target) => target.put(config())],
       ['delete', (target) => target.delete('tenant-a', 'file')],
       ['listAll', (target) => target.listAll({ limit: 1 })],
+      ['applyChange', (target) => {
+        const row = config();
+        return target.applyChange({ put: row }, { absent: true }, auditEntryOf(row));
+      }],
     ])('%s passes on the SDK error when the table does not exist', async (_method, call) => {
       // Prepare
-      const target = createDynamoConfigStore({ client: documentClient, tableName: `missing-${randomId()}` });
+      const target = createDynamoConfigStore({
+        client: documentClient,
+        tableName: `missing-${randomId()}`,
+        auditTableName: sharedTables.audit,
+      });
 
       // Act
       const error = await rejection(call(target));

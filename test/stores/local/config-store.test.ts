@@ -5,7 +5,8 @@ import { ErrorCode } from '../../../src/domain/errors.js';
 import { InvalidCursorError } from '../../../src/stores/config-cursor.js';
 import { createSqliteConfigStore } from '../../../src/stores/local/config-store.js';
 import { openDatabase, type SqliteDatabase } from '../../../src/stores/local/database.js';
-import type { DeliveryConfigStore } from '../../../src/stores/ports.js';
+import { createSqliteAuditLogStore } from '../../../src/stores/local/audit-log-store.js';
+import { AuditAction, type DeliveryConfigStore, type NewAuditEntry } from '../../../src/stores/ports.js';
 import { deliveryConfigFactory } from '../../helpers/factories.js';
 import { makeTempDir, removeTempDirs } from '../../helpers/temp-dir.js';
 
@@ -252,5 +253,80 @@ describe('createSqliteConfigStore listAll', () => {
 
     // Assess
     expect(error).toBeInstanceOf(RangeError);
+  });
+});
+
+describe('createSqliteConfigStore applyChange', () => {
+  const STORED_VERSION = '2026-01-01T08:00:00.000Z';
+
+  function entryOf(row: DeliveryConfig, action: NewAuditEntry['action']): NewAuditEntry {
+    return { tenantId: row.tenant_id, type: row.type, action, actor: 'cli:ops', atMs: Date.now(), after: row };
+  }
+
+  /** Makes every insert into the audit table fail, as a full disk or a broken table would. */
+  function breakAuditTable(): void {
+    db.exec(`CREATE TRIGGER audit_log_fails BEFORE INSERT ON audit_log
+             BEGIN SELECT RAISE(ABORT, 'audit table unavailable'); END`);
+  }
+
+  function auditRowCount(): number {
+    return (db.prepare('SELECT COUNT(*) AS n FROM audit_log').get() as { n: number }).n;
+  }
+
+  it('writes the audit entry into the audit table of the same database, read back by the audit log', async () => {
+    // Prepare
+    const row = config({ updated_at: STORED_VERSION });
+    const entry = entryOf(row, AuditAction.CREATE);
+
+    // Act
+    await store.applyChange({ put: row }, { absent: true }, entry);
+
+    // Assess
+    const { entries } = await createSqliteAuditLogStore(db).list(row.tenant_id, { limit: 10 });
+    expect(entries).toEqual([{ ...entry, id: expect.any(String) }]);
+  });
+
+  it.each([
+    ['a create', () => undefined, (row: DeliveryConfig) => ({ put: row }), { absent: true } as const],
+    [
+      'a replacement',
+      (row: DeliveryConfig) => ({ ...row, directory: '/stored' }),
+      (row: DeliveryConfig) => ({ put: row }),
+      { updatedAt: STORED_VERSION },
+    ],
+    [
+      'a delete',
+      (row: DeliveryConfig) => row,
+      (row: DeliveryConfig) => ({ delete: { tenantId: row.tenant_id, type: row.type } }),
+      { updatedAt: STORED_VERSION },
+    ],
+  ])('rolls back %s when its audit entry cannot be written, and throws', async (_case, storedOf, changeOf, expectation) => {
+    // Prepare
+    const row = config({ updated_at: STORED_VERSION });
+    const stored = storedOf(row);
+    if (stored) await store.put(stored);
+    breakAuditTable();
+
+    // Act
+    const error = await rejection(store.applyChange(changeOf(row), expectation, entryOf(row, AuditAction.UPDATE)));
+
+    // Assess
+    expect(error).toMatchObject({ message: 'audit table unavailable' });
+    expect(await store.get(row.tenant_id, row.type)).toEqual(stored);
+    expect(auditRowCount()).toBe(0);
+  });
+
+  it('reads a hand-edited doc that is not JSON as a row without version', async () => {
+    // Prepare
+    const row = config({ updated_at: STORED_VERSION });
+    db.prepare('INSERT INTO delivery_configs VALUES (?, ?, ?, 0, 0)').run(row.tenant_id, row.type, '{"tenant_id":');
+
+    // Act
+    const versioned = await store.applyChange({ put: row }, { updatedAt: STORED_VERSION }, entryOf(row, AuditAction.REPLACE));
+    const unversioned = await store.applyChange({ put: row }, { updatedAt: undefined }, entryOf(row, AuditAction.REPLACE));
+
+    // Assess
+    expect([versioned, unversioned]).toEqual(['conflict', 'applied']);
+    expect(await store.get(row.tenant_id, row.type)).toEqual(row);
   });
 });
