@@ -8,7 +8,7 @@ import {
   validateDeliveryConfig,
 } from '../domain/index.js';
 import type { SinkRegistry } from '../sinks/registry.js';
-import { AuditAction, type AuditLogStore, type DeliveryConfigStore } from '../stores/ports.js';
+import type { DeliveryConfigStore } from '../stores/ports.js';
 
 /** The validation errors of one config among several given at once. */
 export interface IndexedConfigErrors {
@@ -41,10 +41,11 @@ export interface ApplyResult {
 
 /**
  * Validates every config strictly and, only if all pass, creates or replaces each one,
- * keeping `created_at` of a replaced row and setting `updated_at`.
+ * keeping `created_at` of a replaced row and setting `updated_at`. Writes no audit entry:
+ * for seeding stores in tests and benchmarks; operators' changes go through
+ * `ConfigService.applyAll`.
  *
  * @param inputs - configs as a user wrote them
- * @param audit - where each change is recorded, and as whom
  * @throws ConfigBatchValidationError listing every field error of every config
  */
 export async function applyDeliveryConfigs(
@@ -52,7 +53,6 @@ export async function applyDeliveryConfigs(
   sinks: SinkRegistry,
   inputs: readonly unknown[],
   nowMs: number = Date.now(),
-  audit?: { readonly store: AuditLogStore; readonly actor: string },
 ): Promise<ApplyResult[]> {
   const validated: ValidatedDeliveryConfig[] = [];
   const invalid: IndexedConfigErrors[] = [];
@@ -79,15 +79,7 @@ export async function applyDeliveryConfigs(
     const row: DeliveryConfig = { ...config, created_at: createdAt, updated_at: now };
     if (existing) await store.put(row);
     else if (!(await store.create(row))) await store.put(row);
-    await audit?.store.append({
-      tenantId: config.tenant_id,
-      type: config.type,
-      action: existing ? AuditAction.REPLACE : AuditAction.CREATE,
-      actor: audit.actor,
-      atMs: nowMs,
-      ...(existing && { before: existing }),
-      after: row,
-    });
+
     results.push({
       tenantId: config.tenant_id,
       type: config.type,

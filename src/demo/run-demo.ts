@@ -2,13 +2,14 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Registry } from 'prom-client';
-import { applyDeliveryConfigs } from '../admin/index.js';
+import { createConfigService } from '../admin/index.js';
 import type { Logger } from '../logging/index.js';
 import { startEmbeddedRouter } from '../runtimes/embedded.js';
-import { createBuiltinSinkRegistry } from '../sinks/registry.js';
+import { localConfigServiceDeps } from '../runtimes/config-api-local.js';
 import { postEvents } from './ingest-client.js';
 import { createLogGenerator } from './log-generator.js';
 import {
+  DEMO_ACTOR,
   DEMO_CLUSTER_ID,
   DEMO_TENANTS,
   demoConfigs,
@@ -64,10 +65,10 @@ export async function runDemo(options: DemoRunOptions): Promise<DemoRunResult> {
   });
   try {
     const configs = demoConfigs();
-    await applyDeliveryConfigs(router.stores.configs, createBuiltinSinkRegistry(), configs, Date.now(), {
-      store: router.stores.audit,
-      actor: 'demo',
-    });
+    await createConfigService(localConfigServiceDeps(router.stores, options.logger, router.registry)).applyAll(
+      configs,
+      DEMO_ACTOR,
+    );
     const generator = createLogGenerator({
       seed: options.seed ?? 42,
       clusterId: DEMO_CLUSTER_ID,

@@ -9,6 +9,8 @@ import { createApplicationFilter, type DeliveryConfig } from '../domain/index.js
  */
 
 /** The cluster the demo writes as (the default local ingest token's cluster). */
+/** Who the demo's config changes are recorded as in the audit log. */
+export const DEMO_ACTOR = 'demo';
 export const DEMO_CLUSTER_ID = 'local';
 
 export interface DemoTenant {

@@ -1,11 +1,11 @@
 import { join } from 'node:path';
-import { applyDeliveryConfigs } from '../admin/index.js';
+import { createConfigService } from '../admin/index.js';
 import type { Logger } from '../logging/index.js';
 import type { EmbeddedRouter } from '../runtimes/embedded.js';
-import { createBuiltinSinkRegistry } from '../sinks/registry.js';
+import { localConfigServiceDeps } from '../runtimes/config-api-local.js';
 import { postEvents } from './ingest-client.js';
 import { createLogGenerator } from './log-generator.js';
-import { DEMO_CLUSTER_ID, DEMO_TENANTS, demoConfigs } from './scenario.js';
+import { DEMO_ACTOR, DEMO_CLUSTER_ID, DEMO_TENANTS, demoConfigs } from './scenario.js';
 
 export interface DemoTrafficOptions {
   readonly router: EmbeddedRouter;
@@ -25,10 +25,10 @@ const TICK_MS = 1_000;
  */
 export async function startDemoTraffic(options: DemoTrafficOptions): Promise<{ stop(): Promise<void> }> {
   const { router, print } = options;
-  await applyDeliveryConfigs(router.stores.configs, createBuiltinSinkRegistry(), demoConfigs(), Date.now(), {
-    store: router.stores.audit,
-    actor: 'demo',
-  });
+  await createConfigService(localConfigServiceDeps(router.stores, options.logger, router.registry)).applyAll(
+      demoConfigs(),
+      DEMO_ACTOR,
+    );
   const generator = createLogGenerator({
     seed: Date.now() % 1_000_000,
     clusterId: DEMO_CLUSTER_ID,

@@ -40,31 +40,6 @@ afterEach(async () => {
 });
 
 describe('applyDeliveryConfigs', () => {
-  it('records each creation and replacement in the audit log with the actor, before and after', async () => {
-    // Prepare
-    const config = deliveryConfigFactory();
-    const audit = { store: stores.audit, actor: 'cli:ops' };
-
-    // Act
-    await applyDeliveryConfigs(stores.configs, sinks, [config], T1_MS, audit);
-    await applyDeliveryConfigs(stores.configs, sinks, [{ ...config, enabled: false }], T2_MS, audit);
-
-    // Assess
-    const created = { ...config, enabled: true, desired_logs: [], groups: [], created_at: '2026-01-01T08:00:00.000Z' };
-    const { entries } = await stores.audit.list(config.tenant_id, { limit: 10 });
-    expect(entries).toEqual([
-      expect.objectContaining({
-        action: 'replace',
-        actor: 'cli:ops',
-        atMs: T2_MS,
-        before: { ...created, updated_at: '2026-01-01T08:00:00.000Z' },
-        after: { ...created, enabled: false, updated_at: '2026-01-02T09:30:00.000Z' },
-      }),
-      expect.objectContaining({ action: 'create', actor: 'cli:ops', atMs: T1_MS, type: 'file' }),
-    ]);
-    expect(entries[1]!.before).toBeUndefined();
-  });
-
   it('creates each config with defaults, created_at and updated_at set to now', async () => {
     // Prepare
     const config = deliveryConfigFactory({ groups: ['API'] });
