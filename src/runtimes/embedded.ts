@@ -1,10 +1,20 @@
+import { randomBytes } from 'node:crypto';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { chmod, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import { createConfigService } from '../admin/index.js';
 import { createApiApp, pskSourceFromEnv } from '../api/index.js';
-import { ErrorCode, RouterError } from '../domain/index.js';
+import { ConfigValidationError, ErrorCode, RouterError } from '../domain/index.js';
+import {
+  createForwardServer,
+  type ForwardAuthConfig,
+  type ForwardConfig,
+  type ForwardServer,
+  MIN_FORWARD_SECRET_CHARS,
+  validateForwardAuthConfig,
+  validateForwardConfig,
+} from '../ingest/forward/index.js';
 import {
   createIngestBatcher,
   createTokenAuthenticator,
@@ -28,6 +38,32 @@ export const DEFAULT_HOST = '127.0.0.1';
 export const DEFAULT_PORT = 8080;
 /** The cluster id of the default local ingest token. */
 export const LOCAL_CLUSTER_ID = 'local';
+/** Where `tlr up` keeps the Forward shared key it generated, in the data directory. */
+export const FORWARD_SHARED_KEY_FILE = 'forward-shared-key';
+/** The environment variable holding the Forward shared key (cluster `local`, every namespace). */
+export const FORWARD_SHARED_KEY_ENV = 'TLR_FORWARD_SHARED_KEY';
+
+/** Where the Forward input's shared key came from. */
+export const ForwardKeySource = {
+  /** `forward.auth` (`tlr up --forward-auth <file>`). */
+  CONFIG: 'config',
+  /** `TLR_FORWARD_SHARED_KEY`. */
+  ENV: 'env',
+  /** Generated into `<data-dir>/forward-shared-key`. */
+  DATA_DIR: 'data_dir',
+} as const;
+export type ForwardKeySource = (typeof ForwardKeySource)[keyof typeof ForwardKeySource];
+
+/** The Fluent Forward input of the embedded router. */
+export interface EmbeddedForwardOptions {
+  /** Listener, limits and key mapping over `defaultForwardConfig()`; `port` 0 picks a free port. */
+  readonly config?: Partial<ForwardConfig>;
+  /**
+   * Shared key and users (the `--forward-auth` file's content). Default: `TLR_FORWARD_SHARED_KEY`
+   * for cluster `local` and every namespace, else a key generated into `<data-dir>/forward-shared-key`.
+   */
+  readonly auth?: Partial<ForwardAuthConfig>;
+}
 
 export interface EmbeddedRouterOptions {
   readonly dataDir: string;
@@ -45,8 +81,10 @@ export interface EmbeddedRouterOptions {
   readonly maxObjectStoreBytes?: number;
   readonly sinks?: SinkRegistry;
   readonly onOutcome?: QueueWorkerOptions['onOutcome'];
-  /** Where `TLR_API_PSK` / `PSK_SECRET_NAME` are read; default `process.env`. */
+  /** Where `TLR_API_PSK` / `PSK_SECRET_NAME` / `TLR_FORWARD_SHARED_KEY` are read; default `process.env`. */
   readonly env?: NodeJS.ProcessEnv;
+  /** Also start the Fluent Forward input; off when absent. */
+  readonly forward?: EmbeddedForwardOptions;
 }
 
 /** A running embedded router. */
@@ -58,6 +96,8 @@ export interface EmbeddedRouter {
   readonly ingestToken: string;
   readonly stores: LocalStores;
   readonly registry: Registry;
+  /** The Forward input's address and where its shared key came from, when it runs. */
+  readonly forward?: { readonly host: string; readonly port: number; readonly keySource: ForwardKeySource };
   /** Stops ingest, flushes buffered events, finishes or releases in-flight work, closes stores. */
   stop(): Promise<void>;
 }
@@ -67,6 +107,22 @@ export class DataDirLockedError extends RouterError {
   override readonly name = 'DataDirLockedError';
   constructor(message: string) {
     super(ErrorCode.DATA_DIR_LOCKED, message);
+  }
+}
+
+/**
+ * The URL of the `tlr up` running on a data directory: the one its `api-url` file names,
+ * when the process holding the directory's lock is alive. Undefined when none runs (or a
+ * crashed one left the file behind).
+ */
+export function runningRouterUrl(dataDir: string): string | undefined {
+  try {
+    const holder = Number.parseInt(readFileSync(join(dataDir, DATA_LAYOUT.lock), 'utf8'), 10);
+    if (!Number.isInteger(holder) || !isAlive(holder)) return undefined;
+    const url = readFileSync(join(dataDir, DATA_LAYOUT.apiUrl), 'utf8').trim();
+    return url === '' ? undefined : url;
+  } catch {
+    return undefined;
   }
 }
 
@@ -141,6 +197,42 @@ async function defaultIngestToken(
   return created.token;
 }
 
+/** The Forward shared key kept in the data directory, created (mode 0600) on first use. */
+async function dataDirForwardKey(dataDir: string): Promise<string> {
+  const path = join(dataDir, FORWARD_SHARED_KEY_FILE);
+  try {
+    const key = (await readFile(path, 'utf8')).trim();
+    if (key.length >= MIN_FORWARD_SECRET_CHARS) return key;
+  } catch {
+    // First start with the Forward input on this data directory.
+  }
+  const key = randomBytes(32).toString('base64url');
+  await writeFile(path, `${key}\n`, { mode: 0o600 });
+  await chmod(path, 0o600);
+  return key;
+}
+
+/** The Forward auth config to use, and where its key came from. */
+async function resolveForwardAuth(
+  forward: EmbeddedForwardOptions,
+  env: NodeJS.ProcessEnv,
+  dataDir: string,
+): Promise<{ auth: ForwardAuthConfig; keySource: ForwardKeySource }> {
+  if (forward.auth) return { auth: validateForwardAuthConfig(forward.auth), keySource: ForwardKeySource.CONFIG };
+  const fromEnv = env[FORWARD_SHARED_KEY_ENV]?.trim();
+  if (fromEnv && fromEnv.length < MIN_FORWARD_SECRET_CHARS) {
+    throw new ConfigValidationError(
+      [{ field: FORWARD_SHARED_KEY_ENV, message: `must be at least ${MIN_FORWARD_SECRET_CHARS} characters` }],
+      'Forward auth config',
+    );
+  }
+  const sharedKey = fromEnv || (await dataDirForwardKey(dataDir));
+  return {
+    auth: validateForwardAuthConfig({ shared_key: sharedKey, cluster_id: LOCAL_CLUSTER_ID, namespaces: ['*'] }),
+    keySource: fromEnv ? ForwardKeySource.ENV : ForwardKeySource.DATA_DIR,
+  };
+}
+
 /**
  * Starts the whole router in one process on a data directory: HTTP ingest, the processor
  * over the SQLite queue, health and metrics.
@@ -153,6 +245,9 @@ export async function startEmbeddedRouter(options: EmbeddedRouterOptions): Promi
   const registry = options.registry ?? new Registry();
   if (!options.registry) collectDefaultMetrics({ register: registry });
   const ingestConfig = validateHttpIngestConfig({ ...defaultHttpIngestConfig(), ...options.ingest });
+  // Checked before anything opens, so a bad Forward setting stops the start with its message.
+  const forwardConfig = options.forward ? validateForwardConfig(options.forward.config ?? {}) : undefined;
+  if (options.forward?.auth) validateForwardAuthConfig(options.forward.auth);
   const stores = openLocalStores(options.dataDir, {
     ...(options.maxObjectStoreBytes !== undefined && { maxObjectBytes: options.maxObjectStoreBytes }),
   });
@@ -231,6 +326,9 @@ export async function startEmbeddedRouter(options: EmbeddedRouterOptions): Promi
     sinkDeps: { baseDir: stores.dataDir, logger, registry },
   });
 
+  let forward: ForwardServer | undefined;
+  let forwardInfo: EmbeddedRouter['forward'];
+
   const app = createApiApp({
     logger,
     registry,
@@ -248,7 +346,13 @@ export async function startEmbeddedRouter(options: EmbeddedRouterOptions): Promi
   try {
     await batcher.start();
     await app.listen({ host: options.host ?? DEFAULT_HOST, port: options.port ?? DEFAULT_PORT });
+    if (options.forward && forwardConfig) {
+      const { auth, keySource } = await resolveForwardAuth(options.forward, options.env ?? process.env, stores.dataDir);
+      forward = createForwardServer({ config: forwardConfig, auth, buffer: stores.ingestBuffer, logger, registry });
+      forwardInfo = { ...(await forward.listen()), keySource };
+    }
   } catch (error) {
+    await forward?.close().catch(() => {});
     await batcher.stop().catch(() => {});
     await app.close().catch(() => {});
     unlock();
@@ -259,6 +363,8 @@ export async function startEmbeddedRouter(options: EmbeddedRouterOptions): Promi
   const address = app.server.address();
   const url =
     typeof address === 'object' && address ? `http://${formatHost(address.address)}:${address.port}` : '';
+  const urlFile = join(stores.dataDir, DATA_LAYOUT.apiUrl);
+  writeFileSync(urlFile, `${url}\n`);
   logger.info('The router is up.', { url, dataDir: stores.dataDir });
 
   let stopping: Promise<void> | undefined;
@@ -268,13 +374,16 @@ export async function startEmbeddedRouter(options: EmbeddedRouterOptions): Promi
     ingestToken,
     stores,
     registry,
+    ...(forwardInfo && { forward: forwardInfo }),
     stop() {
       stopping ??= (async () => {
+        await forward?.close();
         await app.close();
         await batcher.stop();
         await worker.stop();
         await status.close();
         await resolver.close();
+        rmSync(urlFile, { force: true });
         stores.close();
         unlock();
         logger.info('The router stopped.', { dataDir: stores.dataDir });

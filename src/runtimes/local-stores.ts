@@ -39,6 +39,8 @@ export const DATA_LAYOUT = {
   outputs: 'outputs',
   ingestToken: 'ingest-token',
   lock: 'tlr.lock',
+  /** The URL a running `tlr up` serves, so `tlr configs` finds the local server. */
+  apiUrl: 'api-url',
 } as const;
 
 /** The default data directory of `tlr up`, relative to the working directory. */

@@ -14,6 +14,7 @@ import {
 } from '../../src/demo/scenario.js';
 import { openLocalStores } from '../../src/runtimes/local-stores.js';
 import { createBuiltinSinkRegistry } from '../../src/sinks/registry.js';
+import { runCli } from '../helpers/cli.js';
 import { makeTempDir, removeTempDirs } from '../helpers/temp-dir.js';
 import { killAllTlr, startTlrUp, type TlrProcess } from '../helpers/tlr-process.js';
 
@@ -176,6 +177,38 @@ describe('tlr up as a process', () => {
     ]);
     expect(audit.items).toEqual([expect.objectContaining({ action: 'create', actor: 'psk:current', type: 'file' })]);
     expect(exitCode).toBe(0);
+  });
+
+  it('sends tlr configs through the running tlr up when no --api-url is given, and to the store once it stopped', async () => {
+    // Prepare
+    const dataDir = await makeTempDir('tlr-e2e-default-url-');
+    const tlr = await startTlrUp(dataDir);
+    const psk = (await readFile(join(dataDir, 'api-psk'), 'utf8')).trim();
+    const api = createApiClient({ baseUrl: tlr.url, psk });
+    const tenant = DEMO_TENANTS[0]!.namespace;
+    const env = { TLR_API_URL: process.env['TLR_API_URL'] };
+    delete process.env['TLR_API_URL'];
+
+    try {
+      // Act
+      const whileUp = await runCli(['--data-dir', dataDir, 'configs', 'patch', tenant, 'file', '--set', 'enabled=true']);
+      await api.createConfig(tenant, { type: 'file', directory: join(dataDir, 'out') });
+      const patched = await runCli(['--data-dir', dataDir, 'configs', 'patch', tenant, 'file', '--set', 'enabled=false']);
+      const audit = await api.audit(tenant);
+      await tlr.stop();
+      const afterStop = await runCli(['--data-dir', dataDir, '--json', 'configs', 'get', tenant, 'file']);
+
+      // Assess
+      expect(whileUp.code).toBe(1);
+      expect(whileUp.stderr).toMatch(/not_found|HTTP 404/);
+      expect(patched.code).toBe(0);
+      // Signed with the data directory's key: the change went through the API.
+      expect(audit.items[0]).toMatchObject({ action: 'update', actor: 'psk:current' });
+      expect(afterStop.code).toBe(0);
+      expect(JSON.parse(afterStop.stdout)).toMatchObject({ tenant_id: tenant, enabled: false });
+    } finally {
+      if (env.TLR_API_URL !== undefined) process.env['TLR_API_URL'] = env.TLR_API_URL;
+    }
   });
 
   it('delivers every acknowledged event after kill -9 at random moments of ingest and delivery, repeating at most one batch per destination per kill', async () => {

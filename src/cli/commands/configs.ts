@@ -25,6 +25,7 @@ import {
 } from '../context.js';
 import { renderTable } from '../table.js';
 import { localConfigServiceDeps } from '../../runtimes/config-api-local.js';
+import { runningRouterUrl } from '../../runtimes/embedded.js';
 
 const PAGE = 1_000;
 
@@ -286,12 +287,18 @@ export function registerConfigsCommand(program: Command, io: CliIo, globals: () 
       "Manage tenants' delivery configs: in the local store (or --store aws), or through the delivery-config API " +
         `with --api-url (env ${ConfigsApiEnv.URL}; key from ${ConfigsApiEnv.PSK} or <data-dir>/api-psk).`,
     )
-    .option('--api-url <url>', `work through the API at this URL, e.g. http://127.0.0.1:8080 (env ${ConfigsApiEnv.URL})`);
+    .option(
+      '--api-url <url>',
+      `work through the API at this URL, e.g. http://127.0.0.1:8080 (env ${ConfigsApiEnv.URL}); default: the tlr up ` +
+        'running on the data directory, else the store itself',
+    );
   const sinks = createBuiltinSinkRegistry();
 
+  /** `--api-url`, `TLR_API_URL`, else the `tlr up` running on the data directory, if any. */
   const apiUrl = (): string | undefined => {
     const url = configs.opts<{ apiUrl?: string }>().apiUrl ?? process.env[ConfigsApiEnv.URL];
-    return url?.trim() || undefined;
+    if (url?.trim()) return url.trim();
+    return (globals().store ?? process.env['TLR_STORE'] ?? 'local') === 'local' ? runningRouterUrl(dataDirOf(globals())) : undefined;
   };
   /** Runs `work` with an API client when an API URL is given; undefined otherwise. */
   const viaApi = async <T>(work: (api: ApiClient) => Promise<T>): Promise<{ value: T } | undefined> => {

@@ -1,6 +1,17 @@
 import type { Command } from 'commander';
 import { startDemoTraffic } from '../../demo/index.js';
-import { DEFAULT_HOST, DEFAULT_PORT, startEmbeddedRouter } from '../../runtimes/embedded.js';
+import { join } from 'node:path';
+import { DEFAULT_FORWARD_HOST, readForwardAuthFile } from '../../ingest/forward/index.js';
+import {
+  DEFAULT_HOST,
+  DEFAULT_PORT,
+  type EmbeddedForwardOptions,
+  type EmbeddedRouter,
+  FORWARD_SHARED_KEY_ENV,
+  FORWARD_SHARED_KEY_FILE,
+  ForwardKeySource,
+  startEmbeddedRouter,
+} from '../../runtimes/embedded.js';
 import { CliError, type CliIo, cliLogger, dataDirOf, type GlobalOptions } from '../context.js';
 
 export function parsePort(value: string): number {
@@ -22,6 +33,54 @@ export function parseByteSize(value: string): number {
   return bytes;
 }
 
+function parseForwardPort(value: string): number {
+  const port = Number(value);
+  if (!Number.isInteger(port) || port < 0 || port > 65_535)
+    throw new CliError(`--forward-port '${value}' is not a port (0-65535).`);
+  return port;
+}
+
+interface ForwardFlags {
+  forwardPort?: number;
+  forwardHost: string;
+  forwardTlsCert?: string;
+  forwardTlsKey?: string;
+  forwardAuth?: string;
+}
+
+/** The Forward input's options from the flags; undefined when `--forward-port` is not given. */
+async function forwardOptions(flags: ForwardFlags): Promise<EmbeddedForwardOptions | undefined> {
+  if (flags.forwardPort === undefined) {
+    if (flags.forwardTlsCert || flags.forwardTlsKey || flags.forwardAuth) {
+      throw new CliError('--forward-tls-cert, --forward-tls-key and --forward-auth need --forward-port.');
+    }
+    return undefined;
+  }
+  if (Boolean(flags.forwardTlsCert) !== Boolean(flags.forwardTlsKey)) {
+    throw new CliError('--forward-tls-cert and --forward-tls-key go together.');
+  }
+  return {
+    config: {
+      host: flags.forwardHost,
+      port: flags.forwardPort,
+      ...(flags.forwardTlsCert &&
+        flags.forwardTlsKey && { tls: { certFile: flags.forwardTlsCert, keyFile: flags.forwardTlsKey } }),
+    },
+    ...(flags.forwardAuth && { auth: await readForwardAuthFile(flags.forwardAuth) }),
+  };
+}
+
+function forwardLine(router: EmbeddedRouter): string[] {
+  const forward = router.forward;
+  if (!forward) return [];
+  const key = {
+    [ForwardKeySource.CONFIG]: 'auth from --forward-auth',
+    [ForwardKeySource.ENV]: `shared key from ${FORWARD_SHARED_KEY_ENV}`,
+    [ForwardKeySource.DATA_DIR]: `shared key in ${join(router.dataDir, FORWARD_SHARED_KEY_FILE)}`,
+  }[forward.keySource];
+  return [`  forward: ${forward.host}:${forward.port}  (Fluent Forward; ${key})`];
+}
+
 function parsePositive(flag: string) {
   return (value: string): number => {
     const n = Number(value);
@@ -41,10 +100,15 @@ export function registerUpCommand(program: Command, io: CliIo, globals: () => Gl
     .option('--port <port>', 'listen port (0 = any free port)', parsePort, DEFAULT_PORT)
     .option('--concurrency <n>', 'objects processed at once', parsePositive('--concurrency'), 4)
     .option('--store-budget <size>', 'disk budget of the central object store (e.g. 20GiB): no objects are written past it, and ingest answers 503 once its buffer fills', parseByteSize)
+    .option('--forward-port <port>', 'also accept Fluent Forward (fluentd/Fluent Bit out_forward) on this port; 24224 is the usual one', parseForwardPort)
+    .option('--forward-host <host>', 'Forward listen address', DEFAULT_FORWARD_HOST)
+    .option('--forward-tls-cert <file>', 'serve Forward over TLS with this PEM certificate (with --forward-tls-key)')
+    .option('--forward-tls-key <file>', 'PEM private key of --forward-tls-cert')
+    .option('--forward-auth <file>', `JSON: {"shared_key", "cluster_id", "namespaces", "users": [{"username", "password", "cluster_id", "namespaces"}]}; default ${FORWARD_SHARED_KEY_ENV} or a key kept in the data directory`)
     .option('--demo', 'also load demo tenants and send them generated control-plane logs')
     .option('--demo-rate <events>', 'demo events per second', parsePositive('--demo-rate'), 200)
     .action(
-      async (options: {
+      async (options: ForwardFlags & {
         host: string;
         port: number;
         concurrency: number;
@@ -53,6 +117,7 @@ export function registerUpCommand(program: Command, io: CliIo, globals: () => Gl
         demoRate: number;
       }) => {
         const logger = cliLogger(globals());
+        const forward = await forwardOptions(options);
         const router = await startEmbeddedRouter({
           dataDir: dataDirOf(globals()),
           host: options.host,
@@ -61,11 +126,13 @@ export function registerUpCommand(program: Command, io: CliIo, globals: () => Gl
           concurrency: options.concurrency,
         ...(options.storeBudget !== undefined && { maxObjectStoreBytes: options.storeBudget }),
           ...(process.env['TLR_INGEST_TOKEN'] && { ingestToken: process.env['TLR_INGEST_TOKEN'] }),
+          ...(forward && { forward }),
         });
         io.out(
           [
             `tlr is up at ${router.url} (data in ${router.dataDir})`,
             `  ingest:  POST ${router.url}/api/v1/ingest  (Authorization: Bearer $(cat ${router.dataDir}/ingest-token))`,
+            ...forwardLine(router),
             `  configs: ${router.url}/api/v1/delivery-configs  (HMAC-signed with the key in ${router.dataDir}/api-psk or TLR_API_PSK; tlr configs --api-url ${router.url})`,
             `  docs:    ${router.url}/api/v1/docs`,
             `  health:  GET  ${router.url}/api/v1/health`,
