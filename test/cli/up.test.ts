@@ -28,3 +28,22 @@ describe('tlr up --store-budget', () => {
     expect(run.stderr).toContain(`--store-budget '${value}' is not a size`);
   });
 });
+
+describe('tlr up Forward flags', () => {
+  it.each([
+    [['--forward-tls-cert', 'c.pem', '--forward-tls-key', 'k.pem'], 'need --forward or --forward-port'],
+    [['--forward-auth', 'auth.json'], 'need --forward or --forward-port'],
+    [['--forward', '--forward-tls-cert', 'c.pem'], '--forward-tls-cert and --forward-tls-key go together'],
+    [['--forward-port', '70000'], "--forward-port '70000' is not a port"],
+  ])('exits 1 before starting for %j', async (flags, message) => {
+    // Prepare
+    const args = ['up', '--port', '0', ...flags];
+
+    // Act
+    const run = await runCli(args);
+
+    // Assess
+    expect(run.code).toBe(1);
+    expect(run.stderr).toContain(message);
+  });
+});

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { startDemoTraffic } from '../../demo/index.js';
 import { join } from 'node:path';
-import { DEFAULT_FORWARD_HOST, readForwardAuthFile } from '../../ingest/forward/index.js';
+import { DEFAULT_FORWARD_HOST, DEFAULT_FORWARD_PORT, readForwardAuthFile } from '../../ingest/forward/index.js';
 import {
   DEFAULT_HOST,
   DEFAULT_PORT,
@@ -41,6 +41,7 @@ function parseForwardPort(value: string): number {
 }
 
 interface ForwardFlags {
+  forward?: boolean;
   forwardPort?: number;
   forwardHost: string;
   forwardTlsCert?: string;
@@ -48,11 +49,11 @@ interface ForwardFlags {
   forwardAuth?: string;
 }
 
-/** The Forward input's options from the flags; undefined when `--forward-port` is not given. */
+/** The Forward input's options from the flags; undefined when neither `--forward` nor `--forward-port` is given. */
 async function forwardOptions(flags: ForwardFlags): Promise<EmbeddedForwardOptions | undefined> {
-  if (flags.forwardPort === undefined) {
+  if (flags.forwardPort === undefined && flags.forward !== true) {
     if (flags.forwardTlsCert || flags.forwardTlsKey || flags.forwardAuth) {
-      throw new CliError('--forward-tls-cert, --forward-tls-key and --forward-auth need --forward-port.');
+      throw new CliError('--forward-tls-cert, --forward-tls-key and --forward-auth need --forward or --forward-port.');
     }
     return undefined;
   }
@@ -62,7 +63,7 @@ async function forwardOptions(flags: ForwardFlags): Promise<EmbeddedForwardOptio
   return {
     config: {
       host: flags.forwardHost,
-      port: flags.forwardPort,
+      port: flags.forwardPort ?? DEFAULT_FORWARD_PORT,
       ...(flags.forwardTlsCert &&
         flags.forwardTlsKey && { tls: { certFile: flags.forwardTlsCert, keyFile: flags.forwardTlsKey } }),
     },
@@ -100,7 +101,8 @@ export function registerUpCommand(program: Command, io: CliIo, globals: () => Gl
     .option('--port <port>', 'listen port (0 = any free port)', parsePort, DEFAULT_PORT)
     .option('--concurrency <n>', 'objects processed at once', parsePositive('--concurrency'), 4)
     .option('--store-budget <size>', 'disk budget of the central object store (e.g. 20GiB): no objects are written past it, and ingest answers 503 once its buffer fills', parseByteSize)
-    .option('--forward-port <port>', 'also accept Fluent Forward (fluentd/Fluent Bit out_forward) on this port; 24224 is the usual one', parseForwardPort)
+    .option('--forward', `also accept Fluent Forward (fluentd/Fluent Bit out_forward) on port ${DEFAULT_FORWARD_PORT}`)
+    .option('--forward-port <port>', 'accept Fluent Forward on this port instead (implies --forward)', parseForwardPort)
     .option('--forward-host <host>', 'Forward listen address', DEFAULT_FORWARD_HOST)
     .option('--forward-tls-cert <file>', 'serve Forward over TLS with this PEM certificate (with --forward-tls-key)')
     .option('--forward-tls-key <file>', 'PEM private key of --forward-tls-cert')
