@@ -1,8 +1,9 @@
 import type { AwsCredentialIdentityProvider } from '@smithy/types';
 import { DeliveryError } from '../domain/index.js';
 import { AccessCheckStatus, type AccessCheckStep } from '../sinks/types.js';
+import { type AwsClientConfig, awsClientConfig } from './client-config.js';
 import { awsErrorName, awsHttpStatus } from './errors.js';
-import type { CredentialBroker, TenantRoleRequest } from './types.js';
+import type { AwsSinkDeps, CredentialBroker, TenantRoleRequest } from './types.js';
 
 /**
  * The parts of a live access check that every AWS destination shares: getting the role's
@@ -180,4 +181,43 @@ export function assumeCentralRoleStep(broker: CredentialBroker, signal?: AbortSi
     "Check the router's own credentials and that they may assume CENTRAL_LOG_DISTRIBUTION_ROLE_ARN.",
     signal,
   );
+}
+
+/** How a destination written as the tenant's role is checked after `assume_role`. */
+export interface TenantRoleCheck<C extends { destroy(): void }> {
+  /** The step run after `assume_role`, reported skipped when the role cannot be assumed. */
+  readonly step: string;
+  /** Builds the SDK client, as for the sink (tests add middleware here). */
+  readonly createClient: (config: AwsClientConfig) => C;
+  /** Runs the step with a client acting as the tenant's role in the destination region; never throws. */
+  readonly run: (client: C) => Promise<AccessCheckStep>;
+}
+
+/**
+ * The steps of a destination written as the tenant's role: `assume_role` (the central role,
+ * then the tenant's role with its ExternalId, through the runtime's broker), then the
+ * destination's own step with a client acting as that role in `role.region`, skipped when
+ * the role cannot be assumed. The client is destroyed afterwards. Never throws.
+ *
+ * @param aws - the runtime's AWS settings and credential broker
+ * @param role - the tenant role, ExternalId and destination region
+ * @param signal - aborts the steps (the step in progress then fails)
+ * @example return checkAsTenantRole(aws, role, signal, { step: 'describe_stream_summary', createClient, run });
+ */
+export async function checkAsTenantRole<C extends { destroy(): void }>(
+  aws: AwsSinkDeps,
+  role: TenantRoleRequest,
+  signal: AbortSignal,
+  check: TenantRoleCheck<C>,
+): Promise<AccessCheckStep[]> {
+  const assumed = await assumeRoleStep(aws.credentials, role, signal);
+  if (assumed.status !== AccessCheckStatus.OK) return [assumed, ...skippedAfter([check.step], ASSUME_ROLE_STEP)];
+  const client = check.createClient(
+    awsClientConfig(aws.settings, { region: role.region, credentials: aws.credentials.forTenant(role) }),
+  );
+  try {
+    return [assumed, await check.run(client)];
+  } finally {
+    client.destroy();
+  }
 }

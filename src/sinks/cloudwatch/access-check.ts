@@ -1,5 +1,5 @@
 import { DescribeLogGroupsCommand } from '@aws-sdk/client-cloudwatch-logs';
-import { assumeRoleStep, awsClientConfig, failedAccessStep, noAwsSettingsStep, skippedAfter } from '../../aws/index.js';
+import { checkAsTenantRole, failedAccessStep, noAwsSettingsStep } from '../../aws/index.js';
 import type { ValidatedDeliveryConfig } from '../../domain/index.js';
 import { AccessCheckStatus, type AccessCheckStep, type SinkDeps } from '../types.js';
 import { type CloudwatchClientFactory, defaultCloudwatchClientFactory } from './client.js';
@@ -55,19 +55,11 @@ export async function checkCloudwatchAccess(
   if (!aws) return [noAwsSettingsStep(`the log group '${logGroupName}'`)];
 
   const region = config.target_region ?? aws.settings.region;
-  const role = cloudwatchTenantRole(config, region);
-  const assumed = await assumeRoleStep(aws.credentials, role, signal);
-  if (assumed.status !== AccessCheckStatus.OK) {
-    return [assumed, ...skippedAfter([CloudwatchAccessStep.DESCRIBE_LOG_GROUPS], CloudwatchAccessStep.ASSUME_ROLE)];
-  }
-
-  const createClient = options.createClient ?? defaultCloudwatchClientFactory;
-  const client = createClient(awsClientConfig(aws.settings, { region, credentials: aws.credentials.forTenant(role) }));
-  try {
-    return [assumed, await describeLogGroupStep(client, logGroupName, region, signal)];
-  } finally {
-    client.destroy();
-  }
+  return checkAsTenantRole(aws, cloudwatchTenantRole(config, region), signal, {
+    step: CloudwatchAccessStep.DESCRIBE_LOG_GROUPS,
+    createClient: options.createClient ?? defaultCloudwatchClientFactory,
+    run: (client) => describeLogGroupStep(client, logGroupName, region, signal),
+  });
 }
 
 async function describeLogGroupStep(

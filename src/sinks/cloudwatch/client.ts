@@ -6,7 +6,7 @@ import {
   PutLogEventsCommand,
   type RejectedLogEventsInfo,
 } from '@aws-sdk/client-cloudwatch-logs';
-import { awsErrorName, awsHttpStatus, isRetryableAwsError } from '../../aws/index.js';
+import { awsDeliveryErrors, awsErrorName } from '../../aws/index.js';
 import { DeliveryError } from '../../domain/index.js';
 import type { CloudwatchPayload } from './planner.js';
 
@@ -71,6 +71,16 @@ const RETRYABLE: ReadonlyMap<string, CloudwatchFailureReason> = new Map([
   ['ResourceNotFoundException', CloudwatchFailureReason.RESOURCE_NOT_FOUND],
 ]);
 
+const CLOUDWATCH_ERRORS = awsDeliveryErrors({
+  notRetryable: NOT_RETRYABLE,
+  retryable: RETRYABLE,
+  reasons: {
+    networkError: CloudwatchFailureReason.NETWORK_ERROR,
+    unavailable: CloudwatchFailureReason.SERVICE_UNAVAILABLE,
+    rejected: CloudwatchFailureReason.REJECTED,
+  },
+});
+
 const RESOURCE_NOT_FOUND = 'ResourceNotFoundException';
 const RESOURCE_ALREADY_EXISTS = 'ResourceAlreadyExistsException';
 const DATA_ALREADY_ACCEPTED = 'DataAlreadyAcceptedException';
@@ -86,26 +96,7 @@ const LIMIT_EXCEEDED = 'LimitExceededException';
  * @param action - what was being done, for the message (`PutLogEvents to group/stream`)
  */
 export function toCloudwatchDeliveryError(error: unknown, action: string): DeliveryError {
-  if (error instanceof DeliveryError) return error;
-  const cause = (error as { cause?: unknown } | null)?.cause;
-  if (cause instanceof DeliveryError) return cause;
-  const name = awsErrorName(error) ?? 'UnknownError';
-  const status = awsHttpStatus(error);
-  const message = `${action} failed (${name}${status !== undefined ? `, HTTP ${status}` : ''}).`;
-  const permanent = NOT_RETRYABLE.get(name);
-  if (permanent !== undefined) return new DeliveryError(message, { retryable: false, reason: permanent, cause: error });
-  const transient = RETRYABLE.get(name);
-  if (transient !== undefined) return new DeliveryError(message, { retryable: true, reason: transient, cause: error });
-  if (status === undefined) {
-    // No answer at all: the connection failed or timed out.
-    return new DeliveryError(message, { retryable: true, reason: CloudwatchFailureReason.NETWORK_ERROR, cause: error });
-  }
-  const retryable = isRetryableAwsError(error);
-  return new DeliveryError(message, {
-    retryable,
-    reason: retryable ? CloudwatchFailureReason.SERVICE_UNAVAILABLE : CloudwatchFailureReason.REJECTED,
-    cause: error,
-  });
+  return CLOUDWATCH_ERRORS.fromError(error, action);
 }
 
 /**

@@ -1,12 +1,5 @@
 import { DescribeDeliveryStreamCommand, type FirehoseClient } from '@aws-sdk/client-firehose';
-import {
-  assumeRoleStep,
-  awsClientConfig,
-  failedAccessStep,
-  noAwsSettingsStep,
-  skippedAfter,
-  tenantRoleFor,
-} from '../../aws/index.js';
+import { checkAsTenantRole, failedAccessStep, noAwsSettingsStep, tenantRoleFor } from '../../aws/index.js';
 import type { ValidatedDeliveryConfig } from '../../domain/index.js';
 import { AccessCheckStatus, type AccessCheckStep, type SinkDeps } from '../types.js';
 import { defaultFirehoseClientFactory, type FirehoseClientFactory } from './client.js';
@@ -57,19 +50,11 @@ export async function checkFirehoseAccess(
   if (!aws) return [noAwsSettingsStep(`the Firehose stream '${name}'`)];
 
   const region = config.target_region ?? aws.settings.region;
-  const role = tenantRoleFor(config, region);
-  const assumed = await assumeRoleStep(aws.credentials, role, signal);
-  if (assumed.status !== AccessCheckStatus.OK) {
-    return [assumed, ...skippedAfter([FirehoseAccessStep.DESCRIBE_DELIVERY_STREAM], FirehoseAccessStep.ASSUME_ROLE)];
-  }
-
-  const createClient = options.createClient ?? defaultFirehoseClientFactory;
-  const client = createClient(awsClientConfig(aws.settings, { region, credentials: aws.credentials.forTenant(role) }));
-  try {
-    return [assumed, await describeDeliveryStreamStep(client, name, region, signal)];
-  } finally {
-    client.destroy();
-  }
+  return checkAsTenantRole(aws, tenantRoleFor(config, region), signal, {
+    step: FirehoseAccessStep.DESCRIBE_DELIVERY_STREAM,
+    createClient: options.createClient ?? defaultFirehoseClientFactory,
+    run: (client) => describeDeliveryStreamStep(client, name, region, signal),
+  });
 }
 
 async function describeDeliveryStreamStep(

@@ -4,9 +4,9 @@ import {
   PutRecordBatchCommand,
   type PutRecordBatchOutput,
 } from '@aws-sdk/client-firehose';
-import { awsErrorName, awsHttpStatus, isRetryableAwsError } from '../../aws/index.js';
+import { awsDeliveryErrors, refusedRecordsOf } from '../../aws/index.js';
 import type { SendResult } from '../../delivery/index.js';
-import { DeliveryError } from '../../domain/index.js';
+import type { DeliveryError } from '../../domain/index.js';
 import { partialRetryOf, type RecordFailure } from '../ndjson-records.js';
 import type { Batch } from '../types.js';
 import type { FirehosePayload } from './planner.js';
@@ -61,6 +61,16 @@ const RETRYABLE: ReadonlyMap<string, FirehoseFailureReason> = new Map([
   ['ExpiredToken', FirehoseFailureReason.EXPIRED_TOKEN],
 ]);
 
+const FIREHOSE_ERRORS = awsDeliveryErrors({
+  notRetryable: NOT_RETRYABLE,
+  retryable: RETRYABLE,
+  reasons: {
+    networkError: FirehoseFailureReason.NETWORK_ERROR,
+    unavailable: FirehoseFailureReason.SERVICE_UNAVAILABLE,
+    rejected: FirehoseFailureReason.REJECTED,
+  },
+});
+
 /**
  * Maps a Firehose failure to a DeliveryError by SDK error name and HTTP status: throttling
  * (`ServiceUnavailableException`, `LimitExceededException`), 5xx and network failures are
@@ -71,26 +81,7 @@ const RETRYABLE: ReadonlyMap<string, FirehoseFailureReason> = new Map([
  * @param action - what was being done, for the message (`PutRecordBatch to 'logs'`)
  */
 export function toFirehoseDeliveryError(error: unknown, action: string): DeliveryError {
-  if (error instanceof DeliveryError) return error;
-  const cause = (error as { cause?: unknown } | null)?.cause;
-  if (cause instanceof DeliveryError) return cause;
-  const name = awsErrorName(error) ?? 'UnknownError';
-  const status = awsHttpStatus(error);
-  const message = `${action} failed (${name}${status !== undefined ? `, HTTP ${status}` : ''}).`;
-  const permanent = NOT_RETRYABLE.get(name);
-  if (permanent !== undefined) return new DeliveryError(message, { retryable: false, reason: permanent, cause: error });
-  const transient = RETRYABLE.get(name);
-  if (transient !== undefined) return new DeliveryError(message, { retryable: true, reason: transient, cause: error });
-  if (status === undefined) {
-    // No answer at all: the connection failed or timed out.
-    return new DeliveryError(message, { retryable: true, reason: FirehoseFailureReason.NETWORK_ERROR, cause: error });
-  }
-  const retryable = isRetryableAwsError(error);
-  return new DeliveryError(message, {
-    retryable,
-    reason: retryable ? FirehoseFailureReason.SERVICE_UNAVAILABLE : FirehoseFailureReason.REJECTED,
-    cause: error,
-  });
+  return FIREHOSE_ERRORS.fromError(error, action);
 }
 
 /**
@@ -100,30 +91,15 @@ export function toFirehoseDeliveryError(error: unknown, action: string): Deliver
  * @param failed - records refused in the call, for the message
  */
 export function firehoseRecordError(code: string, failed: number, action: string): DeliveryError {
-  const permanent = NOT_RETRYABLE.get(code);
-  const retryable = permanent === undefined;
-  const reason = permanent ?? RETRYABLE.get(code) ?? FirehoseFailureReason.SERVICE_UNAVAILABLE;
-  return new DeliveryError(`${action}: ${failed} record(s) refused (${code}).`, { retryable, reason });
+  return FIREHOSE_ERRORS.fromRecordCode(code, failed, action);
 }
-
-/** The per-record code of an entry that reports a failure without naming it. */
-const UNNAMED_RECORD_FAILURE = 'InternalFailure';
 
 /**
  * The records a `PutRecordBatch` answer refused, by position: each entry with an
  * `ErrorCode`, and, should the answer list fewer entries than were sent, each one missing.
  */
 export function refusedFirehoseRecords(answer: PutRecordBatchOutput, sent: number): RecordFailure[] {
-  if ((answer.FailedPutCount ?? 0) === 0) return [];
-  const entries = answer.RequestResponses ?? [];
-  const failures: RecordFailure[] = [];
-  for (let index = 0; index < sent; index++) {
-    const entry = entries[index];
-    if (entry === undefined || entry.ErrorCode !== undefined || entry.RecordId === undefined) {
-      failures.push({ index, code: entry?.ErrorCode ?? UNNAMED_RECORD_FAILURE });
-    }
-  }
-  return failures;
+  return refusedRecordsOf(answer.FailedPutCount, answer.RequestResponses, sent, (entry) => entry.RecordId !== undefined);
 }
 
 /**

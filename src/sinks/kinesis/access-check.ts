@@ -1,12 +1,5 @@
 import { DescribeStreamSummaryCommand, type KinesisClient } from '@aws-sdk/client-kinesis';
-import {
-  assumeRoleStep,
-  awsClientConfig,
-  failedAccessStep,
-  noAwsSettingsStep,
-  skippedAfter,
-  tenantRoleFor,
-} from '../../aws/index.js';
+import { checkAsTenantRole, failedAccessStep, noAwsSettingsStep, tenantRoleFor } from '../../aws/index.js';
 import type { ValidatedDeliveryConfig } from '../../domain/index.js';
 import { AccessCheckStatus, type AccessCheckStep, type SinkDeps } from '../types.js';
 import { defaultKinesisClientFactory, describeStream, type KinesisClientFactory } from './client.js';
@@ -64,19 +57,11 @@ export async function checkKinesisAccess(
   if (!aws) return [noAwsSettingsStep(`the stream '${streams.map(describeStream).join("', '")}'`)];
 
   const region = kinesisRegionOf(config, aws.settings.region);
-  const role = tenantRoleFor(config, region);
-  const assumed = await assumeRoleStep(aws.credentials, role, signal);
-  if (assumed.status !== AccessCheckStatus.OK) {
-    return [assumed, ...skippedAfter([KinesisAccessStep.DESCRIBE_STREAM_SUMMARY], KinesisAccessStep.ASSUME_ROLE)];
-  }
-
-  const createClient = options.createClient ?? defaultKinesisClientFactory;
-  const client = createClient(awsClientConfig(aws.settings, { region, credentials: aws.credentials.forTenant(role) }));
-  try {
-    return [assumed, await describeStreamsStep(client, streams, region, signal)];
-  } finally {
-    client.destroy();
-  }
+  return checkAsTenantRole(aws, tenantRoleFor(config, region), signal, {
+    step: KinesisAccessStep.DESCRIBE_STREAM_SUMMARY,
+    createClient: options.createClient ?? defaultKinesisClientFactory,
+    run: (client) => describeStreamsStep(client, streams, region, signal),
+  });
 }
 
 async function describeStreamsStep(

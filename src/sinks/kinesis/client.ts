@@ -1,7 +1,7 @@
 import { KinesisClient, type KinesisClientConfig, PutRecordsCommand, type PutRecordsOutput } from '@aws-sdk/client-kinesis';
-import { awsErrorName, awsHttpStatus, isRetryableAwsError } from '../../aws/index.js';
+import { awsDeliveryErrors, refusedRecordsOf } from '../../aws/index.js';
 import type { SendResult } from '../../delivery/index.js';
-import { DeliveryError } from '../../domain/index.js';
+import type { DeliveryError } from '../../domain/index.js';
 import { partialRetryOf, type RecordFailure } from '../ndjson-records.js';
 import type { Batch } from '../types.js';
 import type { KinesisPayload, KinesisStreamTarget } from './planner.js';
@@ -66,6 +66,16 @@ const RETRYABLE: ReadonlyMap<string, KinesisFailureReason> = new Map([
   ['ExpiredToken', KinesisFailureReason.EXPIRED_TOKEN],
 ]);
 
+const KINESIS_ERRORS = awsDeliveryErrors({
+  notRetryable: NOT_RETRYABLE,
+  retryable: RETRYABLE,
+  reasons: {
+    networkError: KinesisFailureReason.NETWORK_ERROR,
+    unavailable: KinesisFailureReason.SERVICE_UNAVAILABLE,
+    rejected: KinesisFailureReason.REJECTED,
+  },
+});
+
 /**
  * Maps a Kinesis failure to a DeliveryError by SDK error name and HTTP status: throttling
  * (`ProvisionedThroughputExceededException`, `LimitExceededException`), 5xx and network
@@ -76,26 +86,7 @@ const RETRYABLE: ReadonlyMap<string, KinesisFailureReason> = new Map([
  * @param action - what was being done, for the message (`PutRecords to 'logs'`)
  */
 export function toKinesisDeliveryError(error: unknown, action: string): DeliveryError {
-  if (error instanceof DeliveryError) return error;
-  const cause = (error as { cause?: unknown } | null)?.cause;
-  if (cause instanceof DeliveryError) return cause;
-  const name = awsErrorName(error) ?? 'UnknownError';
-  const status = awsHttpStatus(error);
-  const message = `${action} failed (${name}${status !== undefined ? `, HTTP ${status}` : ''}).`;
-  const permanent = NOT_RETRYABLE.get(name);
-  if (permanent !== undefined) return new DeliveryError(message, { retryable: false, reason: permanent, cause: error });
-  const transient = RETRYABLE.get(name);
-  if (transient !== undefined) return new DeliveryError(message, { retryable: true, reason: transient, cause: error });
-  if (status === undefined) {
-    // No answer at all: the connection failed or timed out.
-    return new DeliveryError(message, { retryable: true, reason: KinesisFailureReason.NETWORK_ERROR, cause: error });
-  }
-  const retryable = isRetryableAwsError(error);
-  return new DeliveryError(message, {
-    retryable,
-    reason: retryable ? KinesisFailureReason.SERVICE_UNAVAILABLE : KinesisFailureReason.REJECTED,
-    cause: error,
-  });
+  return KINESIS_ERRORS.fromError(error, action);
 }
 
 /**
@@ -106,30 +97,15 @@ export function toKinesisDeliveryError(error: unknown, action: string): Delivery
  * @param failed - records refused in the call, for the message
  */
 export function kinesisRecordError(code: string, failed: number, action: string): DeliveryError {
-  const permanent = NOT_RETRYABLE.get(code);
-  const retryable = permanent === undefined;
-  const reason = permanent ?? RETRYABLE.get(code) ?? KinesisFailureReason.SERVICE_UNAVAILABLE;
-  return new DeliveryError(`${action}: ${failed} record(s) refused (${code}).`, { retryable, reason });
+  return KINESIS_ERRORS.fromRecordCode(code, failed, action);
 }
-
-/** The per-record code of an entry that reports a failure without naming it. */
-const UNNAMED_RECORD_FAILURE = 'InternalFailure';
 
 /**
  * The records a `PutRecords` answer refused, by position: each entry with an `ErrorCode`,
  * and, should the answer list fewer entries than were sent, each one missing.
  */
 export function refusedKinesisRecords(answer: PutRecordsOutput, sent: number): RecordFailure[] {
-  if ((answer.FailedRecordCount ?? 0) === 0) return [];
-  const entries = answer.Records ?? [];
-  const failures: RecordFailure[] = [];
-  for (let index = 0; index < sent; index++) {
-    const entry = entries[index];
-    if (entry === undefined || entry.ErrorCode !== undefined || entry.SequenceNumber === undefined) {
-      failures.push({ index, code: entry?.ErrorCode ?? UNNAMED_RECORD_FAILURE });
-    }
-  }
-  return failures;
+  return refusedRecordsOf(answer.FailedRecordCount, answer.Records, sent, (entry) => entry.SequenceNumber !== undefined);
 }
 
 /** How a stream appears in messages. */
