@@ -33,6 +33,7 @@ export {
   localPskPath,
   type PskSource,
   pskSourceFromEnv,
+  type ReplayStore,
   signRequest,
   type SignRequestOptions,
 } from './auth/index.js';

@@ -20,6 +20,11 @@ export interface AwsRuntimeConfig {
   readonly auditTable: string;
   /** DynamoDB table of per-destination health (`DESTINATION_STATUS_TABLE`, default `<config table>-status`). */
   readonly destinationStatusTable: string;
+  /**
+   * DynamoDB table of API request signatures, shared by the API replicas to refuse replays
+   * (`REPLAY_TABLE`, default `<config table>-replay`).
+   */
+  readonly replayTable: string;
   /** Checkpoint TTL (`CHECKPOINT_TTL_DAYS`, default 30): longer than the central bucket's expiry. */
   readonly checkpointTtlSeconds: number;
   readonly queueUrl?: string;
@@ -91,6 +96,7 @@ export function awsRuntimeConfigFromEnv(mode: ExecutionMode, env: NodeJS.Process
     deadLetterTable: value('DEAD_LETTER_TABLE') ?? defaults.deadLetters,
     auditTable: value('AUDIT_TABLE') ?? defaults.audit,
     destinationStatusTable: value('DESTINATION_STATUS_TABLE') ?? defaults.status,
+    replayTable: value('REPLAY_TABLE') ?? defaults.replay,
     checkpointTtlSeconds: ttlDays * DAY_SECONDS,
     ...(queueUrl !== undefined && { queueUrl }),
     ...(value('SQS_DLQ_URL') !== undefined && { deadLetterQueueUrl: value('SQS_DLQ_URL') }),

@@ -124,6 +124,13 @@ describe.each(backends.map((b) => [b.name, b] as const))('createConfigService on
     });
     afterEach(() => backend.afterEach());
 
+    /**
+     * Requests truly in flight together run on SQLite only. DynamoDB applies a transaction's
+     * conditions atomically, but moto serves concurrent requests on threads without that
+     * guarantee, so there the races are staged deterministically (the intrusion tests below).
+     */
+    const itConcurrent = backend.name === 'DynamoDB' ? it.skip : it;
+
     /** The service over a store where another request's change lands after a read. */
     function serviceWithIntrusion(
       method: 'get' | 'listTenant',
@@ -159,7 +166,7 @@ describe.each(backends.map((b) => [b.name, b] as const))('createConfigService on
     }
 
     describe('PATCH racing PATCH', () => {
-      it('applies both one after the other, or refuses one with CONFIG_CHANGED; never loses an update', async () => {
+      itConcurrent('applies both one after the other, or refuses one with CONFIG_CHANGED; never loses an update', async () => {
         for (let round = 0; round < RACE_ROUNDS; round += 1) {
           // Prepare
           const type = `file:r${round}`;
@@ -216,7 +223,7 @@ describe.each(backends.map((b) => [b.name, b] as const))('createConfigService on
     });
 
     describe('DELETE racing PUT', () => {
-      it('never lets the PUT bring the deleted config back unseen', async () => {
+      itConcurrent('never lets the PUT bring the deleted config back unseen', async () => {
         for (let round = 0; round < RACE_ROUNDS; round += 1) {
           // Prepare
           const type = `file:r${round}`;
@@ -272,7 +279,7 @@ describe.each(backends.map((b) => [b.name, b] as const))('createConfigService on
     });
 
     describe('create and applyAll racing a create', () => {
-      it('answers the later create with ConfigExistsError, keeping the first', async () => {
+      itConcurrent('answers the later create with ConfigExistsError, keeping the first', async () => {
         // Prepare
         const bodies = [{ type: 'file', directory: 'first' }, { type: 'file', directory: 'second' }];
 

@@ -88,6 +88,7 @@ export function dynamoStoreUnderTest<T>(
         deadLetters: `dead-letters-${id}`,
         audit: `audit-${id}`,
         status: `status-${id}`,
+        replay: `replay-${id}`,
       };
       await createRouterTables(client, tables);
     },

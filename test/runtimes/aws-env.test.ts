@@ -40,6 +40,7 @@ describe('awsRuntimeConfigFromEnv', () => {
       deadLetterTable: 'tenant-configs-dead-letters',
       auditTable: 'tenant-configs-audit',
       destinationStatusTable: 'tenant-configs-status',
+      replayTable: 'tenant-configs-replay',
       queueUrl: env.SQS_QUEUE_URL,
       sourceBucket: 'central',
       centralRoleArn: env.CENTRAL_LOG_DISTRIBUTION_ROLE_ARN,
@@ -60,6 +61,17 @@ describe('awsRuntimeConfigFromEnv', () => {
     // Assess
     expect(config.auditTable).toBe('tlr-audit');
     expect(config.destinationStatusTable).toBe('tlr-status');
+  });
+
+  it('takes REPLAY_TABLE over the default', () => {
+    // Prepare
+    const env = { ...BASE, REPLAY_TABLE: ' tlr-replay ' };
+
+    // Act
+    const config = awsRuntimeConfigFromEnv(ExecutionMode.MANUAL, env);
+
+    // Assess
+    expect(config.replayTable).toBe('tlr-replay');
   });
 
   it('uses INFO for an unknown LOG_LEVEL and says so', () => {

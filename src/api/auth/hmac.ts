@@ -1,4 +1,5 @@
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
+import type { ReplayStore } from './replay-store.js';
 
 /**
  * HMAC request signing for the delivery-config API, as existing clients sign it
@@ -384,13 +385,17 @@ export interface ReplayGuardOptions {
   now?: () => number;
 }
 
-/** Remembers the signatures of mutating requests, to refuse a replay inside the time window. */
-export interface ReplayGuard {
+/**
+ * Remembers the signatures of mutating requests, to refuse a replay inside the time window;
+ * in memory, so for one process only. It is a {@link ReplayStore}, so the API takes it or a
+ * shared store alike.
+ */
+export interface ReplayGuard extends ReplayStore {
   /**
-   * Record a signature.
+   * Record a signature for the ttl.
    *
    * @param signature - hex signature, e.g. {@link SignatureAccepted.signature}
-   * @returns `true` when it was already seen inside the ttl (a replay: refuse the request)
+   * @returns `true` when it was already seen and has not expired (a replay: refuse the request)
    */
   seen(signature: string): boolean;
   /** How many signatures are remembered now. */
@@ -403,14 +408,17 @@ export interface ReplayGuard {
  * older than the flood can pass; the timestamp window still bounds it).
  *
  * @param options - ttl, capacity and clock
- * @returns a guard whose `seen()` is true for a signature already seen inside the ttl
+ * @returns a guard whose `seen()` is true for a signature already seen inside the ttl, and whose
+ *   `remember()` is true for one remembered until a time not yet reached
  * @throws RangeError when `ttlMs` is negative or `maxEntries` is less than 1
  */
 export function createReplayGuard(options: ReplayGuardOptions = {}): ReplayGuard {
   const { ttlMs = DEFAULT_REPLAY_TTL_MS, maxEntries = DEFAULT_REPLAY_MAX_ENTRIES, now = Date.now } = options;
   if (!(ttlMs >= 0)) throw new RangeError(`'ttlMs' must be 0 or more, got ${ttlMs}.`);
   if (!(maxEntries >= 1)) throw new RangeError(`'maxEntries' must be 1 or more, got ${maxEntries}.`);
-  // Insertion order is expiry order (one ttl for all), so expired entries sit at the front.
+  // With `seen` alone, insertion order is expiry order (one ttl for all), so expired entries
+  // sit at the front. `remember` takes each signature's own expiry, so an expired entry may
+  // wait behind a later one; lookups compare the expiry, so it is only memory, within maxEntries.
   const expiresAtMs = new Map<string, number>();
 
   function evictExpired(nowMs: number): void {
@@ -420,21 +428,28 @@ export function createReplayGuard(options: ReplayGuardOptions = {}): ReplayGuard
     }
   }
 
+  function record(signature: string, expiry: (nowMs: number) => number): boolean {
+    const nowMs = now();
+    const key = signature.toLowerCase();
+    evictExpired(nowMs);
+    const stored = expiresAtMs.get(key);
+    if (stored !== undefined && stored > nowMs) return true;
+    expiresAtMs.delete(key);
+    while (expiresAtMs.size >= maxEntries) {
+      const oldest = expiresAtMs.keys().next();
+      if (oldest.done === true) break;
+      expiresAtMs.delete(oldest.value);
+    }
+    expiresAtMs.set(key, expiry(nowMs));
+    return false;
+  }
+
   return {
     seen(signature: string): boolean {
-      const nowMs = now();
-      const key = signature.toLowerCase();
-      evictExpired(nowMs);
-      const expiry = expiresAtMs.get(key);
-      if (expiry !== undefined && expiry > nowMs) return true;
-      expiresAtMs.delete(key);
-      while (expiresAtMs.size >= maxEntries) {
-        const oldest = expiresAtMs.keys().next();
-        if (oldest.done === true) break;
-        expiresAtMs.delete(oldest.value);
-      }
-      expiresAtMs.set(key, nowMs + ttlMs);
-      return false;
+      return record(signature, (nowMs) => nowMs + ttlMs);
+    },
+    async remember(signature: string, expiresAt: number): Promise<boolean> {
+      return record(signature, () => expiresAt);
     },
     get size(): number {
       return expiresAtMs.size;

@@ -45,3 +45,4 @@ export {
   type PskSourceFromEnvOptions,
   type SecretsManagerPskSourceOptions,
 } from './psk.js';
+export type { ReplayStore } from './replay-store.js';

@@ -11,10 +11,10 @@ import {
   EMPTY_BODY_SHA256,
   HMAC_AUTH_SCHEME,
   parseApiTimestamp,
-  type ReplayGuard,
   signatureOfAuthorization,
   verifySignature,
 } from './hmac.js';
+import type { ReplayStore } from './replay-store.js';
 
 /**
  * HMAC authentication of the delivery-config API, for the routes of the scope it is added
@@ -40,7 +40,11 @@ export type ApiAuthOptions =
       readonly psk: ApiKeySource;
       /** Accepted clock skew; default 300 s. */
       readonly maxSkewMs?: number;
-      readonly replayGuard?: ReplayGuard;
+      /**
+       * Where signatures of mutating requests are remembered; default an in-memory guard
+       * (`createReplayGuard()`, one process). Replicas share one store, e.g. on DynamoDB.
+       */
+      readonly replayStore?: ReplayStore;
       readonly now?: () => number;
     }
   | {
@@ -48,7 +52,11 @@ export type ApiAuthOptions =
       readonly mode: 'authorizer';
       /** Accepted clock skew, checked again here; default 300 s. */
       readonly maxSkewMs?: number;
-      readonly replayGuard?: ReplayGuard;
+      /**
+       * Where signatures of mutating requests are remembered; default an in-memory guard
+       * (`createReplayGuard()`, one process). Replicas share one store, e.g. on DynamoDB.
+       */
+      readonly replayStore?: ReplayStore;
       readonly now?: () => number;
     };
 
@@ -92,6 +100,30 @@ async function keysOrUnavailable(psk: ApiKeySource, logger: Logger, onFailure: (
   }
 }
 
+/**
+ * Whether the signature was seen before, or a 503: a replay store that fails (DynamoDB
+ * throttling or refusing) is the server's fault, and accepting the request unchecked would
+ * let a replay through.
+ */
+async function seenOrUnavailable(
+  store: ReplayStore,
+  signature: string,
+  expiresAtMs: number,
+  logger: Logger,
+  onFailure: () => void,
+): Promise<boolean> {
+  try {
+    return await store.remember(signature, expiresAtMs);
+  } catch (error) {
+    onFailure();
+    logger.error('The API replay store cannot be reached; mutating requests are refused with 503.', { error });
+    throw new ApiError(503, ApiErrorCode.SERVICE_UNAVAILABLE, 'The API cannot check for replays right now; try again later.', {
+      cause: error,
+      headers: { 'retry-after': '30' },
+    });
+  }
+}
+
 function unauthorized(message: string): ApiError {
   return new ApiError(401, ApiErrorCode.UNAUTHORIZED, message, {
     headers: { 'www-authenticate': HMAC_AUTH_SCHEME },
@@ -117,10 +149,12 @@ export function addApiAuth(
     help: 'Config API requests refused by authentication, by reason.',
     labelNames: ['reason'] as const,
   });
-  const replayGuard = options.replayGuard ?? createReplayGuard();
+  const replayStore = options.replayStore ?? createReplayGuard();
+  const maxSkewMs = options.maxSkewMs ?? DEFAULT_MAX_SKEW_MS;
 
   app.addHook('onRequest', async (request) => {
     let signature: string | undefined;
+    let timestampMs: number;
     if (options.mode === 'verify') {
       const now = options.now ?? Date.now;
       const verification = verifySignature({
@@ -141,6 +175,7 @@ export function addApiAuth(
       }
       request.apiActor = KEY_IDS[verification.keyIndex] ?? `psk:${verification.keyIndex}`;
       signature = verification.signature;
+      timestampMs = verification.timestampMs;
     } else {
       const principal = header(request, PRINCIPAL_HEADER);
       signature = signatureOfAuthorization(request.headers.authorization ?? '');
@@ -149,15 +184,21 @@ export function addApiAuth(
         throw unauthorized('The request carries no verified signature.');
       }
       // The authorizer checked the window too, but a cached authorizer result could outlive it.
-      const timestampMs = parseApiTimestamp(header(request, AuthHeader.TIMESTAMP) ?? '');
-      const skewMs = options.maxSkewMs ?? DEFAULT_MAX_SKEW_MS;
-      if (timestampMs === undefined || Math.abs((options.now ?? Date.now)() - timestampMs) > skewMs) {
+      const signedAtMs = parseApiTimestamp(header(request, AuthHeader.TIMESTAMP) ?? '');
+      if (signedAtMs === undefined || Math.abs((options.now ?? Date.now)() - signedAtMs) > maxSkewMs) {
         failures.inc({ reason: 'stale_timestamp' });
-        throw unauthorized(`X-API-Timestamp is missing or more than ${skewMs / 1000} s from the server's clock.`);
+        throw unauthorized(`X-API-Timestamp is missing or more than ${maxSkewMs / 1000} s from the server's clock.`);
       }
       request.apiActor = principal;
+      timestampMs = signedAtMs;
     }
-    if (MUTATING.has(request.method) && replayGuard.seen(signature)) {
+    if (!MUTATING.has(request.method)) return;
+    // Remembered until its timestamp leaves the window: after that the timestamp check refuses
+    // it, so no replica can accept the signature again while it is forgotten.
+    const replayed = await seenOrUnavailable(replayStore, signature, timestampMs + maxSkewMs, logger, () =>
+      failures.inc({ reason: 'replay_store_unavailable' }),
+    );
+    if (replayed) {
       failures.inc({ reason: 'replay' });
       throw unauthorized('This signed request was already received; sign each request anew with a fresh timestamp.');
     }

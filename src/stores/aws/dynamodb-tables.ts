@@ -77,7 +77,13 @@ export const DestinationStatusAttribute = {
   UPDATED_AT: 'updated_at',
 } as const;
 
-/** The names of the router's five tables. */
+/**
+ * Attributes of the replay table: `signature` (partition), the lowercase hex signature of a
+ * mutating API request; `expires_at` (epoch seconds) is its TTL attribute.
+ */
+export const ReplayAttribute = { SIGNATURE: 'signature', EXPIRES_AT: 'expires_at' } as const;
+
+/** The names of the router's six tables. */
 export interface RouterTableNames {
   readonly configs: string;
   readonly checkpoints: string;
@@ -86,11 +92,13 @@ export interface RouterTableNames {
   readonly audit: string;
   /** Per-destination health. */
   readonly status: string;
+  /** Signatures of mutating API requests, shared by the API replicas to refuse replays. */
+  readonly replay: string;
 }
 
 /**
  * The table names of a deployment whose configs table is `configTable`, where no other name
- * is set: `<configs>-checkpoints`, `-dead-letters`, `-audit` and `-status`.
+ * is set: `<configs>-checkpoints`, `-dead-letters`, `-audit`, `-status` and `-replay`.
  *
  * @example defaultRouterTableNames('tlr-configs').audit === 'tlr-configs-audit'
  */
@@ -101,6 +109,7 @@ export function defaultRouterTableNames(configTable: string): RouterTableNames {
     deadLetters: `${configTable}-dead-letters`,
     audit: `${configTable}-audit`,
     status: `${configTable}-status`,
+    replay: `${configTable}-replay`,
   };
 }
 
@@ -113,13 +122,13 @@ export interface CreateRouterTablesOptions {
 const DEFAULT_MAX_WAIT_SECONDS = 120;
 
 /**
- * Creates the router's five DynamoDB tables (on-demand capacity), waits until they are
- * ACTIVE, and turns on TTL for the checkpoints' `expires_at`. Idempotent: tables that exist
+ * Creates the router's six DynamoDB tables (on-demand capacity), waits until they are
+ * ACTIVE, and turns on TTL for the checkpoints' and the replay table's `expires_at`. Idempotent: tables that exist
  * already are kept as they are (their schema is not checked), and TTL is only switched on
  * when it is not on yet.
  *
  * @param client - a low-level DynamoDB client
- * @param names - the five table names
+ * @param names - the six table names
  * @param options - how long to wait for the tables
  * @throws the SDK's error when a table cannot be created, does not become ACTIVE in time, or
  *   TTL cannot be enabled (for example TTL is on for another attribute)
@@ -130,6 +139,7 @@ const DEFAULT_MAX_WAIT_SECONDS = 120;
  *   deadLetters: 'tlr-dead-letters',
  *   audit: 'tlr-audit',
  *   status: 'tlr-status',
+ *   replay: 'tlr-replay',
  * });
  */
 export async function createRouterTables(
@@ -144,6 +154,7 @@ export async function createRouterTables(
     deadLetterTable(names.deadLetters),
     auditTable(names.audit),
     statusTable(names.status),
+    replayTable(names.replay),
   ];
   await Promise.all(
     tables.map(async (input) => {
@@ -151,7 +162,10 @@ export async function createRouterTables(
       await waitUntilTableExists({ client, maxWaitTime }, { TableName: input.TableName });
     }),
   );
-  await enableTimeToLive(client, names.checkpoints, CheckpointAttribute.EXPIRES_AT);
+  await Promise.all([
+    enableTimeToLive(client, names.checkpoints, CheckpointAttribute.EXPIRES_AT),
+    enableTimeToLive(client, names.replay, ReplayAttribute.EXPIRES_AT),
+  ]);
 }
 
 function configTable(name: string): CreateTableCommandInput {
@@ -235,6 +249,15 @@ function statusTable(name: string): CreateTableCommandInput {
       { AttributeName: DestinationStatusAttribute.TENANT_ID, KeyType: 'HASH' },
       { AttributeName: DestinationStatusAttribute.TYPE, KeyType: 'RANGE' },
     ],
+  };
+}
+
+function replayTable(name: string): CreateTableCommandInput {
+  return {
+    TableName: name,
+    BillingMode: 'PAY_PER_REQUEST',
+    AttributeDefinitions: [{ AttributeName: ReplayAttribute.SIGNATURE, AttributeType: 'S' }],
+    KeySchema: [{ AttributeName: ReplayAttribute.SIGNATURE, KeyType: 'HASH' }],
   };
 }
 

@@ -21,7 +21,9 @@ export {
   DEAD_LETTERS_BY_TENANT_INDEX,
   DeadLetterAttribute,
   DestinationStatusAttribute,
+  ReplayAttribute,
   type RouterTableNames,
 } from './dynamodb-tables.js';
+export { createDynamoReplayStore, type DynamoReplayStoreOptions } from './dynamodb-replay-store.js';
 export { createS3ObjectStore, type S3ObjectStoreOptions } from './s3-object-store.js';
 export { createSqsQueue, type SqsQueueOptions } from './sqs-queue.js';

@@ -505,6 +505,20 @@ describe('createReplayGuard', () => {
     expect(guard.size).toBe(1);
   });
 
+  it('remembers a signature until the expiry given to remember(), whatever the ttl', async () => {
+    // Prepare
+    const clock = fakeClock();
+    const guard = createReplayGuard({ ttlMs: 1_000, now: clock.now });
+    // Act
+    const first = await guard.remember(signature(1), NOW_MS + 5_000);
+    clock.advance(4_999);
+    const inside = await guard.remember(signature(1).toUpperCase(), NOW_MS + 9_999);
+    clock.advance(1);
+    const after = await guard.remember(signature(1), NOW_MS + 10_000);
+    // Assess
+    expect([first, inside, after]).toEqual([false, true, false]);
+  });
+
   it('stays within maxEntries by forgetting the oldest signature', () => {
     // Prepare
     const clock = fakeClock();

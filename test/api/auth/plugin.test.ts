@@ -37,6 +37,10 @@ function signed(path: string, timestamp = new Date().toISOString()) {
   return { ...signRequest({ method: 'GET', pathAndQuery: path, timestamp, key: KEY }) };
 }
 
+function signedDelete(path: string, timestamp = new Date().toISOString()) {
+  return { ...signRequest({ method: 'DELETE', pathAndQuery: path, timestamp, key: KEY }) };
+}
+
 describe('config API authentication hook', () => {
   it('answers 503 without the key source\'s message when the key cannot be read, and counts it', async () => {
     // Prepare
@@ -99,4 +103,56 @@ describe('config API authentication hook', () => {
     expect(response.statusCode).toBe(200);
     await app.close();
   });
+
+  it('answers 503 without the store\'s message when the replay store fails, and counts it', async () => {
+    // Prepare
+    const registry = new Registry();
+    const failing = () => Promise.reject(new Error("Requested resource not found: Table 'tlr-configs-replay'."));
+    const app = appWith({ mode: 'verify', psk: { keys: async () => [KEY] }, replayStore: { remember: failing } }, registry);
+    const path = `/api/v1/tenants/tenant-${randomId()}/delivery-configs/file`;
+
+    // Act
+    const response = await app.inject({ method: 'DELETE', url: path, headers: signedDelete(path) });
+    const read = await app.inject({ method: 'GET', url: '/api/v1/delivery-configs', headers: signed('/api/v1/delivery-configs') });
+
+    // Assess
+    expect(response.statusCode).toBe(503);
+    expect(response.json()).toEqual({
+      error: { code: 'service_unavailable', message: 'The API cannot check for replays right now; try again later.' },
+    });
+    expect(response.body).not.toContain('tlr-configs-replay');
+    expect(response.headers['retry-after']).toBe('30');
+    expect(read.statusCode).toBe(200);
+    expect(await metricValue(registry, 'tlr_api_auth_failures_total', { reason: 'replay_store_unavailable' })).toBe(1);
+    await app.close();
+  });
+
+  it.each(['verify', 'authorizer'] as const)(
+    'in %s mode, remembers a signature until its timestamp + the skew, not first-seen + a ttl',
+    async (mode) => {
+      // Prepare
+      const remembered: [string, number][] = [];
+      const replayStore = {
+        remember: async (signature: string, expiresAtMs: number) => {
+          remembered.push([signature, expiresAtMs]);
+          return false;
+        },
+      };
+      const auth: ApiAuthOptions =
+        mode === 'verify'
+          ? { mode, psk: { keys: async () => [KEY] }, maxSkewMs: 60_000, replayStore }
+          : { mode, maxSkewMs: 60_000, replayStore };
+      const app = appWith(auth);
+      const path = `/api/v1/tenants/tenant-${randomId()}/delivery-configs/file`;
+      const signedAtMs = Date.now() - 30_000;
+      const headers = { ...signedDelete(path, new Date(signedAtMs).toISOString()), [PRINCIPAL_HEADER]: 'psk:current' };
+
+      // Act
+      await app.inject({ method: 'DELETE', url: path, headers });
+
+      // Assess
+      expect(remembered).toEqual([[headers.authorization.split(' ')[1], signedAtMs + 60_000]]);
+      await app.close();
+    },
+  );
 });

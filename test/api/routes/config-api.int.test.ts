@@ -18,7 +18,7 @@ import { makeTempDir } from '../../helpers/temp-dir.js';
 import { describeConfigApiRoutes } from './config-api.suite.js';
 
 /**
- * The stores of the AWS runtime on a moto server of this file's own: the five router tables
+ * The stores of the AWS runtime on a moto server of this file's own: the six router tables
  * under random names, and a document client as the runtime builds it, refusing expressions
  * that name attributes without placeholders (AWS refuses reserved words; moto does not).
  */

@@ -58,6 +58,7 @@ describe.skipIf(motoUnavailable)('createDynamoAuditLogStore against moto', () =>
       deadLetters: `dead-letters-${id}`,
       audit: tableName,
       status: `status-${id}`,
+      replay: `replay-${id}`,
     });
   });
 

@@ -75,6 +75,7 @@ describe.skipIf(motoUnavailable)('createDynamoConfigStore against moto', () => {
       deadLetters: `dead-letters-${id}`,
       audit: `audit-${id}`,
       status: `status-${id}`,
+      replay: `replay-${id}`,
     };
     await createRouterTables(client, names);
     return names;

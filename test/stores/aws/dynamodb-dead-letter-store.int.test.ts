@@ -56,6 +56,7 @@ describe.skipIf(motoUnavailable)('createDynamoDeadLetterStore against moto', () 
       deadLetters: `dead-letters-${id}`,
       audit: `audit-${id}`,
       status: `status-${id}`,
+      replay: `replay-${id}`,
     };
     await createRouterTables(client, names);
     return names.deadLetters;

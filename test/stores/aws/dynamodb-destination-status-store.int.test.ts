@@ -103,6 +103,7 @@ describe.skipIf(motoUnavailable)('createDynamoDestinationStatusStore against mot
       deadLetters: `dead-letters-${id}`,
       audit: `audit-${id}`,
       status: tableName,
+      replay: `replay-${id}`,
     });
   });
 

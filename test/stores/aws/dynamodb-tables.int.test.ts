@@ -52,6 +52,7 @@ describe.skipIf(motoUnavailable)('createRouterTables against moto', () => {
       deadLetters: `dead-letters-${id}`,
       audit: `audit-${id}`,
       status: `status-${id}`,
+      replay: `replay-${id}`,
     };
     sent.length = 0;
   });
@@ -61,7 +62,7 @@ describe.skipIf(motoUnavailable)('createRouterTables against moto', () => {
     return Table!;
   }
 
-  it('creates the five on-demand tables with their keys and the by_tenant index, and TTL on expires_at', async () => {
+  it('creates the six on-demand tables with their keys and the by_tenant index, and TTL on expires_at', async () => {
     // Prepare
     const expectedKeys = [
       [names.configs, ['tenant_id', 'HASH'], ['type', 'RANGE']],
@@ -69,6 +70,7 @@ describe.skipIf(motoUnavailable)('createRouterTables against moto', () => {
       [names.deadLetters, ['id', 'HASH']],
       [names.audit, ['tenant_id', 'HASH'], ['entry_key', 'RANGE']],
       [names.status, ['tenant_id', 'HASH'], ['type', 'RANGE']],
+      [names.replay, ['signature', 'HASH']],
     ] as const;
 
     // Act
@@ -92,8 +94,10 @@ describe.skipIf(motoUnavailable)('createRouterTables against moto', () => {
         Projection: { ProjectionType: 'ALL' },
       }),
     ]);
-    const { TimeToLiveDescription } = await client.send(new DescribeTimeToLiveCommand({ TableName: names.checkpoints }));
-    expect(TimeToLiveDescription).toEqual({ TimeToLiveStatus: 'ENABLED', AttributeName: 'expires_at' });
+    for (const tableName of [names.checkpoints, names.replay]) {
+      const { TimeToLiveDescription } = await client.send(new DescribeTimeToLiveCommand({ TableName: tableName }));
+      expect(TimeToLiveDescription).toEqual({ TimeToLiveStatus: 'ENABLED', AttributeName: 'expires_at' });
+    }
   });
 
   it('succeeds again on existing tables without creating anything or touching TTL', async () => {
@@ -105,7 +109,7 @@ describe.skipIf(motoUnavailable)('createRouterTables against moto', () => {
     await createRouterTables(client, names);
 
     // Assess
-    expect(sent.filter((name) => name === 'CreateTableCommand')).toHaveLength(5);
+    expect(sent.filter((name) => name === 'CreateTableCommand')).toHaveLength(6);
     expect(sent).not.toContain('UpdateTimeToLiveCommand');
     expect((await describeTable(names.configs)).TableStatus).toBe('ACTIVE');
   });
