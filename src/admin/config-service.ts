@@ -13,7 +13,7 @@ import {
   validateDeliveryConfig,
 } from '../domain/index.js';
 import type { SinkRegistry } from '../sinks/registry.js';
-import { type ApplyResult, ConfigBatchValidationError, type IndexedConfigErrors } from './delivery-configs.js';
+import { type ApplyResult, ConfigBatchValidationError, type IndexedConfigErrors, stripTimestamps } from './delivery-configs.js';
 import { type AccessCheckStep, AccessCheckStatus, type SinkDeps } from '../sinks/types.js';
 import { expectationOf } from '../stores/config-changes.js';
 import {
@@ -103,8 +103,6 @@ export class ConfigRequestError extends RouterError {
   }
 }
 
-/** Fields the store sets; a body may carry them (copied from a GET) and they are ignored. */
-const SERVER_FIELDS = ['created_at', 'updated_at'] as const;
 /** Fields a PATCH cannot change: they are the row's key. */
 const KEY_FIELDS = ['tenant_id', 'type'] as const;
 /**
@@ -334,15 +332,9 @@ export function createConfigService(deps: ConfigServiceDeps): ConfigService {
     if (field !== undefined) throw new ConfigRequestError(`'${field}' is not a field of any delivery config.`, field);
   };
 
-  const withoutServerFields = (body: Record<string, unknown>): Record<string, unknown> => {
-    const copy = { ...body };
-    for (const field of SERVER_FIELDS) delete copy[field];
-    return copy;
-  };
-
   const bodyFor = (tenantId: string, body: unknown, type?: string): Record<string, unknown> => {
     if (!isPlainObject(body)) throw new ConfigRequestError('The body must be a JSON object (one delivery config).');
-    const input = withoutServerFields(body);
+    const input = stripTimestamps(body);
     if (input['tenant_id'] !== undefined && input['tenant_id'] !== tenantId)
       throw new ConfigRequestError(
         `The body's tenant_id '${String(input['tenant_id'])}' differs from the path's '${tenantId}'.`,
@@ -434,7 +426,7 @@ export function createConfigService(deps: ConfigServiceDeps): ConfigService {
 
     async patch(tenantId, type, patch, actor) {
       if (!isPlainObject(patch)) throw new ConfigRequestError('A PATCH body must be a JSON object of fields to change.');
-      const changes = withoutServerFields(patch);
+      const changes = stripTimestamps(patch);
       if (Object.keys(changes).length === 0)
         throw new ConfigRequestError('The PATCH body changes nothing; name at least one field.');
       for (const field of KEY_FIELDS) {
@@ -447,8 +439,7 @@ export function createConfigService(deps: ConfigServiceDeps): ConfigService {
       const existing = await requireRow(tenantId, type);
       const read = readDeliveryConfig(existing, sinks.lookup);
       // A hand-written row that no longer reads cleanly is patched from what a read keeps.
-      const base: Record<string, unknown> = read.ok ? { ...read.config } : withoutServerFields(existing);
-      for (const field of SERVER_FIELDS) delete base[field];
+      const base = stripTimestamps(read.ok ? { ...read.config } : existing);
       for (const [field, value] of Object.entries(changes)) {
         if (value === null) delete base[field];
         else base[field] = value;
@@ -473,7 +464,7 @@ export function createConfigService(deps: ConfigServiceDeps): ConfigService {
       const valid: ValidatedDeliveryConfig[] = [];
       const invalid: IndexedConfigErrors[] = [];
       inputs.forEach((input, index) => {
-        const problems = writeProblems(isPlainObject(input) ? withoutServerFields(input) : input);
+        const problems = writeProblems(stripTimestamps(input));
         if (problems.config) {
           valid.push(problems.config);
           return;
@@ -508,7 +499,7 @@ export function createConfigService(deps: ConfigServiceDeps): ConfigService {
       });
       let config: ValidatedDeliveryConfig;
       try {
-        config = validateDeliveryConfig(withoutServerFields(row), sinks.lookup);
+        config = validateDeliveryConfig(stripTimestamps(row), sinks.lookup);
       } catch (error) {
         if (!(error instanceof ConfigValidationError)) throw error;
         return report(error.fieldErrors, []);

@@ -90,7 +90,13 @@ export async function applyDeliveryConfigs(
 }
 
 // Timestamps are the store's to set; a config copied from `configs get` may carry them.
-function stripTimestamps(input: unknown): unknown {
+/**
+ * A config without the fields the store sets (`created_at`, `updated_at`): a body may carry
+ * them, copied from a GET, and they are ignored. Anything not an object passes unchanged.
+ */
+export function stripTimestamps(input: Record<string, unknown>): Record<string, unknown>;
+export function stripTimestamps(input: unknown): unknown;
+export function stripTimestamps(input: unknown): unknown {
   if (typeof input !== 'object' || input === null || Array.isArray(input)) return input;
   const { created_at: _c, updated_at: _u, ...rest } = input as Record<string, unknown>;
   return rest;

@@ -19,6 +19,5 @@ export {
   createConfigService,
   type DestinationErrorView,
   type DestinationStatusView,
-  STATUS_DEAD_LETTER_SCAN,
   type TenantStatusView,
 } from './config-service.js';

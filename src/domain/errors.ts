@@ -141,3 +141,8 @@ export class AbortedError extends RouterError {
     super(ErrorCode.ABORTED, message);
   }
 }
+
+/** The message of a thrown value, for a sentence that names what went wrong. */
+export function errorText(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

@@ -22,6 +22,7 @@ export {
   CorruptObjectError,
   DeliveryError,
   ErrorCode,
+  errorText,
   type FieldError,
   NotificationError,
   ObjectKeyError,

@@ -214,11 +214,11 @@ async function dataDirForwardKey(dataDir: string): Promise<string> {
 
 /** The Forward auth config to use, and where its key came from. */
 async function resolveForwardAuth(
-  forward: EmbeddedForwardOptions,
+  configured: ForwardAuthConfig | undefined,
   env: NodeJS.ProcessEnv,
   dataDir: string,
 ): Promise<{ auth: ForwardAuthConfig; keySource: ForwardKeySource }> {
-  if (forward.auth) return { auth: validateForwardAuthConfig(forward.auth), keySource: ForwardKeySource.CONFIG };
+  if (configured) return { auth: configured, keySource: ForwardKeySource.CONFIG };
   const fromEnv = env[FORWARD_SHARED_KEY_ENV]?.trim();
   if (fromEnv && fromEnv.length < MIN_FORWARD_SECRET_CHARS) {
     throw new ConfigValidationError(
@@ -247,7 +247,7 @@ export async function startEmbeddedRouter(options: EmbeddedRouterOptions): Promi
   const ingestConfig = validateHttpIngestConfig({ ...defaultHttpIngestConfig(), ...options.ingest });
   // Checked before anything opens, so a bad Forward setting stops the start with its message.
   const forwardConfig = options.forward ? validateForwardConfig(options.forward.config ?? {}) : undefined;
-  if (options.forward?.auth) validateForwardAuthConfig(options.forward.auth);
+  const forwardAuth = options.forward?.auth ? validateForwardAuthConfig(options.forward.auth) : undefined;
   const stores = openLocalStores(options.dataDir, {
     ...(options.maxObjectStoreBytes !== undefined && { maxObjectBytes: options.maxObjectStoreBytes }),
   });
@@ -346,8 +346,8 @@ export async function startEmbeddedRouter(options: EmbeddedRouterOptions): Promi
   try {
     await batcher.start();
     await app.listen({ host: options.host ?? DEFAULT_HOST, port: options.port ?? DEFAULT_PORT });
-    if (options.forward && forwardConfig) {
-      const { auth, keySource } = await resolveForwardAuth(options.forward, options.env ?? process.env, stores.dataDir);
+    if (forwardConfig) {
+      const { auth, keySource } = await resolveForwardAuth(forwardAuth, options.env ?? process.env, stores.dataDir);
       forward = createForwardServer({ config: forwardConfig, auth, buffer: stores.ingestBuffer, logger, registry });
       forwardInfo = { ...(await forward.listen()), keySource };
     }

@@ -17,6 +17,7 @@ import {
 import { DeliveryError } from '../../src/domain/index.js';
 import { randomId } from '../helpers/factories.js';
 import { type MotoServer, motoUnavailable, startMoto, useFakeAwsCredentials } from '../helpers/moto.js';
+import { caught } from '../helpers/rejection.js';
 
 /** moto's account for the processor's own (fake) credentials. */
 const MOTO_DEFAULT_ACCOUNT = '123456789012';
@@ -89,14 +90,6 @@ async function callerArn(settings: AwsSettings, credentials: AwsCredentialIdenti
   }
 }
 
-async function caught(promise: Promise<unknown>): Promise<unknown> {
-  try {
-    await promise;
-  } catch (error) {
-    return error;
-  }
-  throw new Error('Expected a rejection.');
-}
 
 describe('roleSessionNameFor', () => {
   it.each([

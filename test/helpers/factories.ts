@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { gzipSync } from 'node:zlib';
 import type { DeliveryConfig } from '../../src/domain/delivery-config.js';
+import type { LogRecord } from '../../src/domain/index.js';
 import { buildObjectKey } from '../../src/domain/object-key.js';
 
 /** A short random id, lowercase hex: valid in tenant ids, key segments and names. */
@@ -162,4 +163,25 @@ export function snsEnvelopeFactory(message: unknown): Record<string, unknown> {
     Timestamp: '2024-01-15T10:30:01.000Z',
     SignatureVersion: '1',
   };
+}
+
+/** A log record whose JSON line is its event as Vector writes it, with `message`. */
+export function logRecordFactory(offset: number, message: string): LogRecord {
+  const event = logEventFactory({ message });
+  return { offset, timestampMs: Date.parse(event['timestamp'] as string), event, json: JSON.stringify(event) };
+}
+
+/** `count` records at offsets 0…, each message unique and padded to `messageBytes`. */
+export function logRecordsFactory(count: number, messageBytes = 40): LogRecord[] {
+  return Array.from({ length: count }, (_, i) => logRecordFactory(i, `${i} ${randomId()} `.padEnd(messageBytes, 'x')));
+}
+
+/** The NDJSON a destination must end up holding for `records`: each line its JSON and a newline. */
+export function ndjsonOfRecords(records: readonly LogRecord[]): string {
+  return records.map((r) => `${r.json}\n`).join('');
+}
+
+/** The non-empty lines of NDJSON text, sorted: for content whose order a store or a retry changed. */
+export function sortedLines(text: string): string[] {
+  return text.split('\n').filter((l) => l !== '').sort();
 }

@@ -32,33 +32,29 @@ export interface ApiKeySource {
   keys(): Promise<readonly string[]>;
 }
 
+/** What both ways of authenticating share. */
+export interface ApiAuthCommonOptions {
+  /** Accepted clock skew (checked again behind the authorizer); default 300 s. */
+  readonly maxSkewMs?: number;
+  /**
+   * Where signatures of mutating requests are remembered; default an in-memory guard
+   * (`createReplayGuard()`, one process). Replicas share one store, e.g. on DynamoDB.
+   */
+  readonly replayStore?: ReplayStore;
+  readonly now?: () => number;
+}
+
 /** How requests are authenticated. */
 export type ApiAuthOptions =
-  | {
+  | (ApiAuthCommonOptions & {
       /** Verify signatures here (embedded router, `tlr api`). */
       readonly mode: 'verify';
       readonly psk: ApiKeySource;
-      /** Accepted clock skew; default 300 s. */
-      readonly maxSkewMs?: number;
-      /**
-       * Where signatures of mutating requests are remembered; default an in-memory guard
-       * (`createReplayGuard()`, one process). Replicas share one store, e.g. on DynamoDB.
-       */
-      readonly replayStore?: ReplayStore;
-      readonly now?: () => number;
-    }
-  | {
+    })
+  | (ApiAuthCommonOptions & {
       /** Signatures were verified by the API Gateway Lambda authorizer; trust its principal. */
       readonly mode: 'authorizer';
-      /** Accepted clock skew, checked again here; default 300 s. */
-      readonly maxSkewMs?: number;
-      /**
-       * Where signatures of mutating requests are remembered; default an in-memory guard
-       * (`createReplayGuard()`, one process). Replicas share one store, e.g. on DynamoDB.
-       */
-      readonly replayStore?: ReplayStore;
-      readonly now?: () => number;
-    };
+    });
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -151,12 +147,12 @@ export function addApiAuth(
   });
   const replayStore = options.replayStore ?? createReplayGuard();
   const maxSkewMs = options.maxSkewMs ?? DEFAULT_MAX_SKEW_MS;
+  const now = options.now ?? Date.now;
 
   app.addHook('onRequest', async (request) => {
     let signature: string | undefined;
     let timestampMs: number;
     if (options.mode === 'verify') {
-      const now = options.now ?? Date.now;
       const verification = verifySignature({
         method: request.method,
         rawPathAndQuery: request.url,
@@ -167,7 +163,7 @@ export function addApiAuth(
         },
         keys: await keysOrUnavailable(options.psk, logger, () => failures.inc({ reason: 'key_source_unavailable' })),
         nowMs: now(),
-        ...(options.maxSkewMs !== undefined && { maxSkewMs: options.maxSkewMs }),
+        maxSkewMs,
       });
       if (!verification.ok) {
         failures.inc({ reason: verification.reason });
@@ -185,7 +181,7 @@ export function addApiAuth(
       }
       // The authorizer checked the window too, but a cached authorizer result could outlive it.
       const signedAtMs = parseApiTimestamp(header(request, AuthHeader.TIMESTAMP) ?? '');
-      if (signedAtMs === undefined || Math.abs((options.now ?? Date.now)() - signedAtMs) > maxSkewMs) {
+      if (signedAtMs === undefined || Math.abs(now() - signedAtMs) > maxSkewMs) {
         failures.inc({ reason: 'stale_timestamp' });
         throw unauthorized(`X-API-Timestamp is missing or more than ${maxSkewMs / 1000} s from the server's clock.`);
       }

@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { basename } from 'node:path';
 import type { Command } from 'commander';
 import { Registry } from 'prom-client';
-import { ConfigValidationError } from '../../domain/index.js';
+import { ConfigValidationError, errorText } from '../../domain/index.js';
 import { silentLogger } from '../../logging/index.js';
 import {
   CloudwatchPayloadError,
@@ -26,9 +26,6 @@ interface CloudwatchOptions {
   analyticsPrefix?: string;
 }
 
-function errorText(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
-}
 
 /** A JSON value of a file: a Lambda event (subscription or Firehose) or a decoded payload. */
 function payloadsOfValue(value: unknown, source: string): PayloadSource[] {

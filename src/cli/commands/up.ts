@@ -14,12 +14,16 @@ import {
 } from '../../runtimes/embedded.js';
 import { CliError, type CliIo, cliLogger, dataDirOf, type GlobalOptions } from '../context.js';
 
-export function parsePort(value: string): number {
-  const port = Number(value);
-  if (!Number.isInteger(port) || port < 0 || port > 65_535)
-    throw new CliError(`--port '${value}' is not a port (0-65535).`);
-  return port;
+/** A commander parser for a port flag, naming the flag in its error. */
+function portOf(flag: string): (value: string) => number {
+  return (value) => {
+    const port = Number(value);
+    if (!Number.isInteger(port) || port < 0 || port > 65_535) throw new CliError(`${flag} '${value}' is not a port (0-65535).`);
+    return port;
+  };
 }
+
+export const parsePort = portOf('--port');
 
 const SIZE_UNITS: Readonly<Record<string, number>> = { '': 1, KiB: 1024, MiB: 1024 ** 2, GiB: 1024 ** 3, TiB: 1024 ** 4 };
 
@@ -33,12 +37,6 @@ export function parseByteSize(value: string): number {
   return bytes;
 }
 
-function parseForwardPort(value: string): number {
-  const port = Number(value);
-  if (!Number.isInteger(port) || port < 0 || port > 65_535)
-    throw new CliError(`--forward-port '${value}' is not a port (0-65535).`);
-  return port;
-}
 
 interface ForwardFlags {
   forward?: boolean;
@@ -102,7 +100,7 @@ export function registerUpCommand(program: Command, io: CliIo, globals: () => Gl
     .option('--concurrency <n>', 'objects processed at once', parsePositive('--concurrency'), 4)
     .option('--store-budget <size>', 'disk budget of the central object store (e.g. 20GiB): no objects are written past it, and ingest answers 503 once its buffer fills', parseByteSize)
     .option('--forward', `also accept Fluent Forward (fluentd/Fluent Bit out_forward) on port ${DEFAULT_FORWARD_PORT}`)
-    .option('--forward-port <port>', 'accept Fluent Forward on this port instead (implies --forward)', parseForwardPort)
+    .option('--forward-port <port>', 'accept Fluent Forward on this port instead (implies --forward)', portOf('--forward-port'))
     .option('--forward-host <host>', 'Forward listen address', DEFAULT_FORWARD_HOST)
     .option('--forward-tls-cert <file>', 'serve Forward over TLS with this PEM certificate (with --forward-tls-key)')
     .option('--forward-tls-key <file>', 'PEM private key of --forward-tls-cert')

@@ -1,7 +1,7 @@
 import { promisify } from 'node:util';
 import { gunzip } from 'node:zlib';
 import Type, { type Static } from 'typebox';
-import { ErrorCode, RouterError, schemaFieldErrors } from '../../domain/index.js';
+import { ErrorCode, errorText, RouterError, schemaFieldErrors } from '../../domain/index.js';
 
 /**
  * CloudWatch Logs subscription payloads: what a subscription filter sends (gzip JSON, base64
@@ -106,9 +106,6 @@ function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
-function errorText(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
-}
 
 function quote(text: string): string {
   return text.length > MAX_QUOTED_CHARS ? `'${text.slice(0, MAX_QUOTED_CHARS)}…'` : `'${text}'`;

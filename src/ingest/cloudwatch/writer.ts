@@ -2,6 +2,8 @@ import { createHash } from 'node:crypto';
 import { promisify } from 'node:util';
 import { gzip } from 'node:zlib';
 import type { Registry } from 'prom-client';
+import { forEachConcurrently } from '../../delivery/index.js';
+import { INGEST_OBJECT_CONTENT_ENCODING, INGEST_OBJECT_CONTENT_TYPE } from '../http/batcher.js';
 import { buildObjectKey, formatKeyTimestamp } from '../../domain/index.js';
 import type { Logger } from '../../logging/index.js';
 import { counter } from '../../metrics/index.js';
@@ -14,9 +16,9 @@ import type { ValidatedCloudwatchIngestConfig } from './config.js';
 const gzipAsync = promisify(gzip);
 
 /** Content type of every object written: NDJSON, as the HTTP ingest and Vector write them. */
-export const CLOUDWATCH_OBJECT_CONTENT_TYPE = 'application/x-ndjson';
+export const CLOUDWATCH_OBJECT_CONTENT_TYPE = INGEST_OBJECT_CONTENT_TYPE;
 /** Content encoding of every object written. */
-export const CLOUDWATCH_OBJECT_CONTENT_ENCODING = 'gzip';
+export const CLOUDWATCH_OBJECT_CONTENT_ENCODING = INGEST_OBJECT_CONTENT_ENCODING;
 
 /** Which store an object went to; the `target` label of the object counters. */
 export const WriteTarget = { CENTRAL: 'central', ANALYTICS: 'analytics' } as const;
@@ -195,13 +197,6 @@ export interface CloudwatchWriter {
   write(records: readonly EksLogRecord[]): Promise<WriteResult>;
 }
 
-async function forEachConcurrently<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) await fn(items[next++]!);
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-}
 
 /**
  * Creates the writer of the CloudWatch ingest. A central object is notified only after it

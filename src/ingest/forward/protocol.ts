@@ -1,6 +1,7 @@
 import { promisify } from 'node:util';
 import { gunzip } from 'node:zlib';
 import { Decoder, encode, ExtensionCodec } from '@msgpack/msgpack';
+import { errorText } from '../../domain/index.js';
 
 /**
  * Fluent Forward protocol v1, the wire side: finding where one msgpack message ends in a TCP
@@ -362,9 +363,6 @@ function eventTimeBytes(seconds: number, nanoseconds: number): Uint8Array {
 const decoder = new Decoder();
 const utf8 = new TextDecoder();
 
-function errorText(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
-}
 
 function isPlainObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value) && !(value instanceof Uint8Array);

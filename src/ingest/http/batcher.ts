@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { promisify } from 'node:util';
 import { gzip } from 'node:zlib';
 import type { Registry } from 'prom-client';
+import { forEachConcurrently } from '../../delivery/index.js';
 import { buildObjectKey } from '../../domain/index.js';
 import type { Logger } from '../../logging/index.js';
 import { counter, gauge, histogram } from '../../metrics/index.js';
@@ -77,17 +78,6 @@ class BatchStageError extends Error {
   }
 }
 
-async function forEachConcurrently<T>(
-  items: readonly T[],
-  limit: number,
-  fn: (item: T) => Promise<void>,
-): Promise<void> {
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) await fn(items[next++]!);
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-}
 
 /**
  * Creates the batcher of the HTTP ingest. Each object holds the events of one (cluster,

@@ -1,4 +1,4 @@
-import { keySegmentProblem } from '../../domain/index.js';
+import { errorText, keySegmentProblem } from '../../domain/index.js';
 import type { BufferedEvent } from '../../stores/ports.js';
 
 /**
@@ -62,9 +62,6 @@ function isPlainObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
-function errorText(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
-}
 
 /**
  * Reads an NDJSON body: one JSON value per line; a line holding an array expands to its

@@ -1,5 +1,5 @@
 import { DescribeLogGroupsCommand } from '@aws-sdk/client-cloudwatch-logs';
-import { checkAsTenantRole, failedAccessStep, noAwsSettingsStep } from '../../aws/index.js';
+import { ASSUME_ROLE_STEP, checkAsTenantRole, failedAccessStep, noAwsSettingsStep } from '../../aws/index.js';
 import type { ValidatedDeliveryConfig } from '../../domain/index.js';
 import { AccessCheckStatus, type AccessCheckStep, type SinkDeps } from '../types.js';
 import { type CloudwatchClientFactory, defaultCloudwatchClientFactory } from './client.js';
@@ -7,7 +7,7 @@ import { type CloudwatchSinkConfig, cloudwatchTenantRole } from './config.js';
 
 /** Steps of a `cloudwatch` access check, in order. */
 export const CloudwatchAccessStep = {
-  ASSUME_ROLE: 'assume_role',
+  ASSUME_ROLE: ASSUME_ROLE_STEP,
   DESCRIBE_LOG_GROUPS: 'describe_log_groups',
 } as const;
 export type CloudwatchAccessStep = (typeof CloudwatchAccessStep)[keyof typeof CloudwatchAccessStep];

@@ -1,6 +1,6 @@
 import { awsClientConfig } from '../../aws/index.js';
 import { defaultRetryConfig } from '../../delivery/index.js';
-import { ConfigValidationError, type ValidatedDeliveryConfig } from '../../domain/index.js';
+import type { ValidatedDeliveryConfig } from '../../domain/index.js';
 import { counter } from '../../metrics/index.js';
 import type { Sink, SinkDefinition, SinkDeps } from '../types.js';
 import { checkCloudwatchAccess } from './access-check.js';
@@ -54,6 +54,7 @@ export {
   truncateMessage,
   truncationMarker,
 } from './planner.js';
+import { requireAwsRuntime } from '../aws-runtime.js';
 
 /** Metric of events CloudWatch accepted the request of but refused. */
 export const CLOUDWATCH_REJECTED_METRIC = 'tlr_cloudwatch_events_rejected_total';
@@ -81,13 +82,7 @@ export function createCloudwatchSink(
   deps: SinkDeps,
   options: CloudwatchSinkOptions = {},
 ): Sink<CloudwatchPayload> {
-  const { aws } = deps;
-  if (!aws) {
-    throw new ConfigValidationError(
-      [{ field: 'type', message: `'${CLOUDWATCH_KIND}' needs the AWS runtime (AWS settings and credentials); this runtime has none` }],
-      `${CLOUDWATCH_KIND} destination of tenant '${config.tenant_id}'`,
-    );
-  }
+  const aws = requireAwsRuntime(deps, CLOUDWATCH_KIND, config);
   const fields = config as unknown as CloudwatchSinkConfig;
   const region = config.target_region ?? aws.settings.region;
   const limits = cloudwatchLimitsFor(fields);

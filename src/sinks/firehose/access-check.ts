@@ -1,5 +1,5 @@
 import { DescribeDeliveryStreamCommand, type FirehoseClient } from '@aws-sdk/client-firehose';
-import { checkAsTenantRole, failedAccessStep, noAwsSettingsStep, tenantRoleFor } from '../../aws/index.js';
+import { ASSUME_ROLE_STEP, checkAsTenantRole, failedAccessStep, noAwsSettingsStep, tenantRoleFor } from '../../aws/index.js';
 import type { ValidatedDeliveryConfig } from '../../domain/index.js';
 import { AccessCheckStatus, type AccessCheckStep, type SinkDeps } from '../types.js';
 import { defaultFirehoseClientFactory, type FirehoseClientFactory } from './client.js';
@@ -7,7 +7,7 @@ import type { FirehoseSinkConfig } from './config.js';
 
 /** Steps of a `firehose` access check, in order. */
 export const FirehoseAccessStep = {
-  ASSUME_ROLE: 'assume_role',
+  ASSUME_ROLE: ASSUME_ROLE_STEP,
   DESCRIBE_DELIVERY_STREAM: 'describe_delivery_stream',
 } as const;
 export type FirehoseAccessStep = (typeof FirehoseAccessStep)[keyof typeof FirehoseAccessStep];

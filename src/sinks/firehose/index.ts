@@ -1,6 +1,6 @@
 import { awsClientConfig, tenantRoleFor } from '../../aws/index.js';
 import { defaultRetryConfig } from '../../delivery/index.js';
-import { ConfigValidationError, type ValidatedDeliveryConfig } from '../../domain/index.js';
+import type { ValidatedDeliveryConfig } from '../../domain/index.js';
 import { counter } from '../../metrics/index.js';
 import type { Sink, SinkDefinition, SinkDeps } from '../types.js';
 import { checkFirehoseAccess } from './access-check.js';
@@ -14,7 +14,7 @@ import {
 } from './config.js';
 import { createFirehosePlanner, type FirehosePayload } from './planner.js';
 
-export { checkFirehoseAccess, type FirehoseAccessCheckOptions, FirehoseAccessStep } from './access-check.js';
+export { checkFirehoseAccess } from './access-check.js';
 export {
   type FirehoseClientFactory,
   FirehoseFailureReason,
@@ -32,6 +32,7 @@ export {
   MAX_REQUEST_BYTES,
   MIN_RECORD_BYTES,
 } from './config.js';
+import { requireAwsRuntime } from '../aws-runtime.js';
 export { createFirehosePlanner, type FirehosePayload, type FirehosePlannerOptions } from './planner.js';
 
 /** Metric of log lines cut to fit a Firehose record. */
@@ -59,13 +60,7 @@ export function createFirehoseSink(
   deps: SinkDeps,
   options: FirehoseSinkOptions = {},
 ): Sink<FirehosePayload> {
-  const { aws } = deps;
-  if (!aws) {
-    throw new ConfigValidationError(
-      [{ field: 'type', message: `'${FIREHOSE_KIND}' needs the AWS runtime (AWS settings and credentials); this runtime has none` }],
-      `${FIREHOSE_KIND} destination of tenant '${config.tenant_id}'`,
-    );
-  }
+  const aws = requireAwsRuntime(deps, FIREHOSE_KIND, config);
   const fields = config as unknown as FirehoseSinkConfig;
   const region = config.target_region ?? aws.settings.region;
   const limits = firehoseLimitsFor(fields);

@@ -1,5 +1,5 @@
 import { DescribeStreamSummaryCommand, type KinesisClient } from '@aws-sdk/client-kinesis';
-import { checkAsTenantRole, failedAccessStep, noAwsSettingsStep, tenantRoleFor } from '../../aws/index.js';
+import { ASSUME_ROLE_STEP, checkAsTenantRole, failedAccessStep, noAwsSettingsStep, tenantRoleFor } from '../../aws/index.js';
 import type { ValidatedDeliveryConfig } from '../../domain/index.js';
 import { AccessCheckStatus, type AccessCheckStep, type SinkDeps } from '../types.js';
 import { defaultKinesisClientFactory, describeStream, type KinesisClientFactory } from './client.js';
@@ -8,7 +8,7 @@ import { type KinesisStreamTarget, streamTargetOf } from './planner.js';
 
 /** Steps of a `kinesis` access check, in order. */
 export const KinesisAccessStep = {
-  ASSUME_ROLE: 'assume_role',
+  ASSUME_ROLE: ASSUME_ROLE_STEP,
   DESCRIBE_STREAM_SUMMARY: 'describe_stream_summary',
 } as const;
 export type KinesisAccessStep = (typeof KinesisAccessStep)[keyof typeof KinesisAccessStep];

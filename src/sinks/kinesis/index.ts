@@ -1,6 +1,6 @@
 import { awsClientConfig, tenantRoleFor } from '../../aws/index.js';
 import { defaultRetryConfig } from '../../delivery/index.js';
-import { ConfigValidationError, type ValidatedDeliveryConfig } from '../../domain/index.js';
+import type { ValidatedDeliveryConfig } from '../../domain/index.js';
 import { counter } from '../../metrics/index.js';
 import type { Sink, SinkDefinition, SinkDeps } from '../types.js';
 import { checkKinesisAccess } from './access-check.js';
@@ -16,7 +16,7 @@ import {
 } from './config.js';
 import { createKinesisPlanner, type KinesisPayload, kinesisStreamFor, partitionKeyFor } from './planner.js';
 
-export { checkKinesisAccess, type KinesisAccessCheckOptions, KinesisAccessStep } from './access-check.js';
+export { checkKinesisAccess } from './access-check.js';
 export {
   type KinesisClientFactory,
   KinesisFailureReason,
@@ -49,6 +49,7 @@ export {
   partitionKeyFor,
   streamTargetOf,
 } from './planner.js';
+import { requireAwsRuntime } from '../aws-runtime.js';
 
 /** Metric of log lines cut to fit a Kinesis record. */
 export const KINESIS_TRUNCATED_METRIC = 'tlr_kinesis_lines_truncated_total';
@@ -76,13 +77,7 @@ export function createKinesisSink(
   deps: SinkDeps,
   options: KinesisSinkOptions = {},
 ): Sink<KinesisPayload> {
-  const { aws } = deps;
-  if (!aws) {
-    throw new ConfigValidationError(
-      [{ field: 'type', message: `'${KINESIS_KIND}' needs the AWS runtime (AWS settings and credentials); this runtime has none` }],
-      `${KINESIS_KIND} destination of tenant '${config.tenant_id}'`,
-    );
-  }
+  const aws = requireAwsRuntime(deps, KINESIS_KIND, config);
   const fields = config as unknown as KinesisSinkConfig;
   const region = kinesisRegionOf(config, aws.settings.region);
   const limits = kinesisLimitsFor(fields);

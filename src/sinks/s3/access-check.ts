@@ -1,6 +1,7 @@
 import { HeadBucketCommand, type S3Client } from '@aws-sdk/client-s3';
 import {
   accessCheckErrorCode,
+  ASSUME_ROLE_STEP,
   assumeCentralRoleStep,
   awsHttpStatus,
   failedAccessStep,
@@ -14,7 +15,7 @@ import type { S3SinkConfig } from './config.js';
 
 /** Steps of an `s3` access check, in order. */
 export const S3AccessStep = {
-  ASSUME_ROLE: 'assume_role',
+  ASSUME_ROLE: ASSUME_ROLE_STEP,
   HEAD_BUCKET: 'head_bucket',
 } as const;
 export type S3AccessStep = (typeof S3AccessStep)[keyof typeof S3AccessStep];

@@ -25,18 +25,11 @@ import { type AwsRequestProxy, startAwsRequestProxy } from '../../helpers/aws-re
 import { randomId } from '../../helpers/factories.js';
 import { type MotoServer, motoUnavailable, startMoto, useFakeAwsCredentials } from '../../helpers/moto.js';
 import { makeTempDir, removeTempDirs } from '../../helpers/temp-dir.js';
+import { caught } from '../../helpers/rejection.js';
 
 const GET_SECRET_VALUE = 'secretsmanager.GetSecretValue';
 const BASE64URL_32_BYTES = /^[A-Za-z0-9_-]{43}$/;
 
-async function caught(promise: Promise<unknown>): Promise<unknown> {
-  try {
-    await promise;
-  } catch (error) {
-    return error;
-  }
-  throw new Error('Expected a rejection.');
-}
 
 function thrown(fn: () => unknown): unknown {
   try {

@@ -37,6 +37,7 @@ import { type PutLogEventsRequest, putLogEventsViolations } from '../../helpers/
 import { deliveryConfigFactory, objectKeyFactory, randomId } from '../../helpers/factories.js';
 import { metricValue } from '../../helpers/metrics.js';
 import { type MotoServer, motoUnavailable, startMoto, useFakeAwsCredentials } from '../../helpers/moto.js';
+import { caught } from '../../helpers/rejection.js';
 
 const HOUR_MS = 3_600_000;
 const DAY_MS = 24 * HOUR_MS;
@@ -66,14 +67,6 @@ function recordOf(offset: number, timestampMs: number, message: string): LogReco
   return { offset, timestampMs, event, json: JSON.stringify(event) };
 }
 
-async function caught(promise: Promise<unknown>): Promise<unknown> {
-  try {
-    await promise;
-  } catch (error) {
-    return error;
-  }
-  throw new Error('Expected a rejection.');
-}
 
 describe.skipIf(motoUnavailable)('cloudwatch sink against moto', () => {
   let moto: MotoServer;

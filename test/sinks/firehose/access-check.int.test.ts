@@ -138,6 +138,31 @@ describe.skipIf(motoUnavailable)('firehose access check against moto', () => {
     expect(steps[1]!.message).toContain(String(config['delivery_stream_name']));
   });
 
+  it.each([
+    ['is still CREATING', { DeliveryStreamStatus: 'CREATING' }, 'StreamNotActive', 'is CREATING'],
+    ['reads from a Kinesis stream', { DeliveryStreamType: 'KinesisStreamAsSource' }, 'InvalidSourceException', 'refuses records put directly'],
+  ])('fails describe_delivery_stream when the stream %s (answer rewritten by the proxy)', async (_case, change, code, text) => {
+    // Prepare
+    const config = firehoseConfig();
+    await createDeliveryStream(String(config['log_distribution_role_arn']), String(config['delivery_stream_name']));
+    proxy.rewrite({
+      match: (request) => request.target === 'Firehose_20150804.DescribeDeliveryStream',
+      request: (body) => body,
+      response: (answer) => {
+        const parsed = JSON.parse(answer!.toString()) as { DeliveryStreamDescription: Record<string, unknown> };
+        Object.assign(parsed.DeliveryStreamDescription, change);
+        return Buffer.from(JSON.stringify(parsed));
+      },
+    });
+
+    // Act
+    const steps = await checkAccess(config, deps());
+
+    // Assess
+    expect(steps[1]).toMatchObject({ step: 'describe_delivery_stream', status: 'failed', code });
+    expect(steps[1]!.message).toContain(text);
+  });
+
   it('fails assume_role with AccessDenied when STS refuses the tenant role (injected by the proxy)', async () => {
     // Prepare
     const config = firehoseConfig();

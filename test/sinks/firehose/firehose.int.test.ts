@@ -27,40 +27,25 @@ import {
   PUT_RECORD_BATCH_TARGET,
   startAwsRequestProxy,
 } from '../../helpers/aws-request-proxy.js';
-import { deliveryConfigFactory, logEventFactory, objectKeyFactory, randomId } from '../../helpers/factories.js';
+import {
+  deliveryConfigFactory,
+  logRecordsFactory,
+  ndjsonOfRecords,
+  objectKeyFactory,
+  randomId,
+  sortedLines,
+} from '../../helpers/factories.js';
 import { type MotoServer, motoUnavailable, startMoto, useFakeAwsCredentials } from '../../helpers/moto.js';
+import { caught } from '../../helpers/rejection.js';
 
 const CENTRAL_ROLE_ARN = 'arn:aws:iam::111111111111:role/tlr-central';
 const TENANT_ACCOUNT = '222222222222';
 const lookup = createSinkRegistry([firehoseSinkDefinition]).lookup;
 
-function recordOf(offset: number, message: string): LogRecord {
-  const event = logEventFactory({ message });
-  return { offset, timestampMs: Date.parse(event['timestamp'] as string), event, json: JSON.stringify(event) };
-}
 
-function recordsOf(count: number, messageBytes = 40): LogRecord[] {
-  return Array.from({ length: count }, (_, i) => recordOf(i, `${i} ${randomId()} `.padEnd(messageBytes, 'f')));
-}
 
-/** The NDJSON the bucket must end up holding for `records`: each line its JSON and a newline. */
-function ndjsonOf(records: readonly LogRecord[]): string {
-  return records.map((r) => `${r.json}\n`).join('');
-}
 
-/** The lines of NDJSON text, sorted, for content spread over objects whose order S3 does not keep. */
-function sortedLines(text: string): string[] {
-  return text.split('\n').filter((l) => l !== '').sort();
-}
 
-async function caught(promise: Promise<unknown>): Promise<unknown> {
-  try {
-    await promise;
-  } catch (error) {
-    return error;
-  }
-  throw new Error('Expected a rejection.');
-}
 
 describe.skipIf(motoUnavailable)('firehose sink against moto', () => {
   let moto: MotoServer;
@@ -184,14 +169,14 @@ describe.skipIf(motoUnavailable)('firehose sink against moto', () => {
     const roleArn = `arn:aws:iam::${TENANT_ACCOUNT}:role/logs-${randomId()}`;
     const { name, bucket } = await createDeliveryStream(roleArn);
     const sink = firehoseSink({ log_distribution_role_arn: roleArn, delivery_stream_name: name });
-    const records = recordsOf(60);
+    const records = logRecordsFactory(60);
 
     // Act
     const batches = await deliver(sink, records);
 
     // Assess
     expect(batches.map((b) => [b.firstOffset, b.lastOffset, b.count])).toEqual([[0, 59, 60]]);
-    expect(await readObjects(roleArn, bucket)).toEqual([ndjsonOf(records)]);
+    expect(await readObjects(roleArn, bucket)).toEqual([ndjsonOfRecords(records)]);
   });
 
   it('packs lines into records of max_record_bytes and requests of max_request_bytes, every line delivered once', async () => {
@@ -204,7 +189,7 @@ describe.skipIf(motoUnavailable)('firehose sink against moto', () => {
       max_record_bytes: 2_048,
       max_request_bytes: 16_384,
     });
-    const records = recordsOf(600, 100);
+    const records = logRecordsFactory(600, 100);
 
     // Act
     await deliver(sink, records);
@@ -218,7 +203,7 @@ describe.skipIf(motoUnavailable)('firehose sink against moto', () => {
     }
     const objects = await readObjects(roleArn, bucket);
     expect(objects).toHaveLength(proxy.putRecordBatches.length);
-    expect(sortedLines(objects.join(''))).toEqual(sortedLines(ndjsonOf(records)));
+    expect(sortedLines(objects.join(''))).toEqual(sortedLines(ndjsonOfRecords(records)));
     // Each object is whole NDJSON: records end with a newline, so concatenation keeps lines apart.
     expect(objects.every((o) => o.endsWith('\n'))).toBe(true);
   });
@@ -228,7 +213,7 @@ describe.skipIf(motoUnavailable)('firehose sink against moto', () => {
     const roleArn = `arn:aws:iam::${TENANT_ACCOUNT}:role/logs-${randomId()}`;
     const { name, bucket } = await createDeliveryStream(roleArn);
     const sink = firehoseSink({ log_distribution_role_arn: roleArn, delivery_stream_name: name, max_record_bytes: 2_048 });
-    const records = recordsOf(6, 1_500);
+    const records = logRecordsFactory(6, 1_500);
     proxy.rewrite(firehosePartialFailure((i) => (i === 2 || i === 5 ? 'ServiceUnavailableException' : undefined)));
 
     // Act
@@ -240,7 +225,7 @@ describe.skipIf(motoUnavailable)('firehose sink against moto', () => {
     expect(proxy.putRecordBatches[1]!.records.map((r) => r.data)).toEqual([records[2], records[5]].map((r) => `${r!.json}\n`));
     const objects = await readObjects(roleArn, bucket);
     expect(objects).toHaveLength(2);
-    expect(sortedLines(objects.join(''))).toEqual(sortedLines(ndjsonOf(records)));
+    expect(sortedLines(objects.join(''))).toEqual(sortedLines(ndjsonOfRecords(records)));
   });
 
   it('fails with a permanent resource_not_found when the Firehose stream does not exist', async () => {
@@ -249,7 +234,7 @@ describe.skipIf(motoUnavailable)('firehose sink against moto', () => {
       log_distribution_role_arn: `arn:aws:iam::${TENANT_ACCOUNT}:role/logs-${randomId()}`,
       delivery_stream_name: `missing-${randomId()}`,
     });
-    const [batch] = plan(sink, recordsOf(2));
+    const [batch] = plan(sink, logRecordsFactory(2));
 
     // Act
     const error = await caught(sendWithRetry((b, s) => sink.send(b, s), batch!, sink.retry, new AbortController().signal));
@@ -271,7 +256,7 @@ describe.skipIf(motoUnavailable)('firehose sink against moto', () => {
     const stream = await createDeliveryStream(roleArn);
     const sink = firehoseSink({ log_distribution_role_arn: roleArn, delivery_stream_name: stream.name });
     proxy.inject(awsJsonErrorFault(PUT_RECORD_BATCH_TARGET, name, status));
-    const [batch] = plan(sink, recordsOf(1));
+    const [batch] = plan(sink, logRecordsFactory(1));
 
     // Act
     const error = await caught(sink.send(batch!, new AbortController().signal));

@@ -150,6 +150,28 @@ describe.skipIf(motoUnavailable)('kinesis access check against moto', () => {
     expect(steps[1]!.message).toContain(missing);
   });
 
+  it('fails describe_stream_summary with StreamNotActive when a stream is still CREATING (answer rewritten by the proxy)', async () => {
+    // Prepare
+    const config = kinesisConfig();
+    await createStream(String(config['log_distribution_role_arn']), String(config['stream_name']));
+    proxy.rewrite({
+      match: (request) => request.target === 'Kinesis_20131202.DescribeStreamSummary',
+      request: (body) => body,
+      response: (answer) => {
+        const parsed = JSON.parse(answer!.toString()) as { StreamDescriptionSummary: Record<string, unknown> };
+        parsed.StreamDescriptionSummary['StreamStatus'] = 'CREATING';
+        return Buffer.from(JSON.stringify(parsed));
+      },
+    });
+
+    // Act
+    const steps = await checkAccess(config, deps());
+
+    // Assess
+    expect(steps[1]).toMatchObject({ step: 'describe_stream_summary', status: 'failed', code: 'StreamNotActive' });
+    expect(steps[1]!.message).toContain('is CREATING');
+  });
+
   it('fails assume_role with AccessDenied when STS refuses the tenant role (injected by the proxy)', async () => {
     // Prepare
     const config = kinesisConfig();

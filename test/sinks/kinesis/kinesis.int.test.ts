@@ -38,9 +38,18 @@ import {
   PUT_RECORDS_TARGET,
   startAwsRequestProxy,
 } from '../../helpers/aws-request-proxy.js';
-import { deliveryConfigFactory, logEventFactory, objectKeyFactory, randomId } from '../../helpers/factories.js';
+import {
+  deliveryConfigFactory,
+  logRecordFactory,
+  logRecordsFactory,
+  ndjsonOfRecords,
+  objectKeyFactory,
+  randomId,
+  sortedLines,
+} from '../../helpers/factories.js';
 import { metricValue } from '../../helpers/metrics.js';
 import { type MotoServer, motoUnavailable, startMoto, useFakeAwsCredentials } from '../../helpers/moto.js';
+import { caught } from '../../helpers/rejection.js';
 
 const CENTRAL_ROLE_ARN = 'arn:aws:iam::111111111111:role/tlr-central';
 const TENANT_ACCOUNT = '222222222222';
@@ -53,34 +62,10 @@ interface StoredRecord {
   readonly partitionKey: string;
 }
 
-/** A log record whose JSON line is its event as Vector writes it, with `message`. */
-function recordOf(offset: number, message: string): LogRecord {
-  const event = logEventFactory({ message });
-  return { offset, timestampMs: Date.parse(event['timestamp'] as string), event, json: JSON.stringify(event) };
-}
 
-function recordsOf(count: number, messageBytes = 40): LogRecord[] {
-  return Array.from({ length: count }, (_, i) => recordOf(i, `${i} ${randomId()} `.padEnd(messageBytes, 'k')));
-}
 
-/** The NDJSON a stream must end up holding for `records`: each line its JSON and a newline. */
-function ndjsonOf(records: readonly LogRecord[]): string {
-  return records.map((r) => `${r.json}\n`).join('');
-}
 
-/** The lines of NDJSON text, sorted, for comparing content whose order a retry changed. */
-function sortedLines(text: string): string[] {
-  return text.split('\n').filter((l) => l !== '').sort();
-}
 
-async function caught(promise: Promise<unknown>): Promise<unknown> {
-  try {
-    await promise;
-  } catch (error) {
-    return error;
-  }
-  throw new Error('Expected a rejection.');
-}
 
 describe.skipIf(motoUnavailable)('kinesis sink against moto', () => {
   let moto: MotoServer;
@@ -203,7 +188,7 @@ describe.skipIf(motoUnavailable)('kinesis sink against moto', () => {
     const streamName = await createStream(roleArn);
     const sink = kinesisSink({ log_distribution_role_arn: roleArn, stream_name: streamName });
     const object = logObject();
-    const records = recordsOf(50);
+    const records = logRecordsFactory(50);
 
     // Act
     const batches = await deliver(sink, object, records);
@@ -211,7 +196,7 @@ describe.skipIf(motoUnavailable)('kinesis sink against moto', () => {
     // Assess
     expect(batches.map((b) => [b.firstOffset, b.lastOffset, b.count])).toEqual([[0, 49, 50]]);
     const stored = await readBack(roleArn, streamName);
-    expect(stored).toEqual([{ data: ndjsonOf(records), partitionKey: object.podName }]);
+    expect(stored).toEqual([{ data: ndjsonOfRecords(records), partitionKey: object.podName }]);
     expect(proxy.putRecords).toHaveLength(1);
   });
 
@@ -227,7 +212,7 @@ describe.skipIf(motoUnavailable)('kinesis sink against moto', () => {
       max_request_bytes: 65_536,
     });
     const object = logObject();
-    const records = recordsOf(2_000, 150);
+    const records = logRecordsFactory(2_000, 150);
 
     // Act
     const batches = await deliver(sink, object, records);
@@ -244,7 +229,7 @@ describe.skipIf(motoUnavailable)('kinesis sink against moto', () => {
     const stored = await readBack(roleArn, streamName);
     expect(stored.length).toBe(proxy.putRecords.reduce((n, r) => n + r.records.length, 0));
     expect(stored.every((r) => r.partitionKey === key && r.data.endsWith('\n'))).toBe(true);
-    expect(stored.map((r) => r.data).join('')).toBe(ndjsonOf(records));
+    expect(stored.map((r) => r.data).join('')).toBe(ndjsonOfRecords(records));
   });
 
   it('puts at most 500 records per request when each line fills a record', async () => {
@@ -252,7 +237,7 @@ describe.skipIf(motoUnavailable)('kinesis sink against moto', () => {
     const roleArn = tenantRole();
     const streamName = await createStream(roleArn);
     const sink = kinesisSink({ log_distribution_role_arn: roleArn, stream_name: streamName, max_record_bytes: 4_096 });
-    const records = recordsOf(1_201, 2_000);
+    const records = logRecordsFactory(1_201, 2_000);
 
     // Act
     await deliver(sink, logObject(), records);
@@ -268,7 +253,7 @@ describe.skipIf(motoUnavailable)('kinesis sink against moto', () => {
     const roleArn = tenantRole();
     const streamName = await createStream(roleArn);
     const sink = kinesisSink({ log_distribution_role_arn: roleArn, stream_name: streamName, max_record_bytes: 8_192 });
-    const records = [recordOf(0, 'before'), recordOf(1, 'x'.repeat(20_000)), recordOf(2, 'after')];
+    const records = [logRecordFactory(0, 'before'), logRecordFactory(1, 'x'.repeat(20_000)), logRecordFactory(2, 'after')];
 
     // Act
     await deliver(sink, logObject(), records);
@@ -297,7 +282,7 @@ describe.skipIf(motoUnavailable)('kinesis sink against moto', () => {
       infrastructure: logObject({ namespace: 'openshift-monitoring' }),
       application: logObject({ namespace: 'team-a' }),
     };
-    const lines = { audit: recordsOf(3), infrastructure: recordsOf(4), application: recordsOf(5) };
+    const lines = { audit: logRecordsFactory(3), infrastructure: logRecordsFactory(4), application: logRecordsFactory(5) };
 
     // Act
     for (const category of ['audit', 'infrastructure', 'application'] as const) {
@@ -305,9 +290,9 @@ describe.skipIf(motoUnavailable)('kinesis sink against moto', () => {
     }
 
     // Assess
-    expect((await readBack(roleArn, audit)).map((r) => r.data)).toEqual([ndjsonOf(lines.audit)]);
-    expect((await readBack(roleArn, infrastructure)).map((r) => r.data)).toEqual([ndjsonOf(lines.infrastructure)]);
-    expect((await readBack(roleArn, own)).map((r) => r.data)).toEqual([ndjsonOf(lines.application)]);
+    expect((await readBack(roleArn, audit)).map((r) => r.data)).toEqual([ndjsonOfRecords(lines.audit)]);
+    expect((await readBack(roleArn, infrastructure)).map((r) => r.data)).toEqual([ndjsonOfRecords(lines.infrastructure)]);
+    expect((await readBack(roleArn, own)).map((r) => r.data)).toEqual([ndjsonOfRecords(lines.application)]);
     expect(proxy.putRecords.map((r) => r.streamName ?? r.streamArn)).toEqual([
       audit,
       `arn:aws:kinesis:${moto.settings.region}:${TENANT_ACCOUNT}:stream/${infrastructure}`,
@@ -323,13 +308,13 @@ describe.skipIf(motoUnavailable)('kinesis sink against moto', () => {
       log_distribution_role_arn: roleArn,
       stream_arn: `arn:aws:kinesis:${OTHER_REGION}:${TENANT_ACCOUNT}:stream/${streamName}`,
     });
-    const records = recordsOf(7);
+    const records = logRecordsFactory(7);
 
     // Act
     await deliver(sink, logObject(), records);
 
     // Assess
-    expect((await readBack(roleArn, streamName, OTHER_REGION)).map((r) => r.data)).toEqual([ndjsonOf(records)]);
+    expect((await readBack(roleArn, streamName, OTHER_REGION)).map((r) => r.data)).toEqual([ndjsonOfRecords(records)]);
   });
 
   it('sends again only the records a PutRecords answer refused, ending with each line once (injected by the proxy)', async () => {
@@ -337,7 +322,7 @@ describe.skipIf(motoUnavailable)('kinesis sink against moto', () => {
     const roleArn = tenantRole();
     const streamName = await createStream(roleArn);
     const sink = kinesisSink({ log_distribution_role_arn: roleArn, stream_name: streamName, max_record_bytes: 4_096 });
-    const records = recordsOf(10, 3_000);
+    const records = logRecordsFactory(10, 3_000);
     const refused = new Set([1, 4, 9]);
     proxy.rewrite(
       kinesisPartialFailure((i) => (!refused.has(i) ? undefined : i === 4 ? 'InternalFailure' : 'ProvisionedThroughputExceededException')),
@@ -352,7 +337,7 @@ describe.skipIf(motoUnavailable)('kinesis sink against moto', () => {
     expect(proxy.putRecords[1]!.records.map((r) => r.data)).toEqual([...refused].map((i) => `${records[i]!.json}\n`));
     const stored = (await readBack(roleArn, streamName)).map((r) => r.data);
     expect(stored).toHaveLength(10);
-    expect(sortedLines(stored.join(''))).toEqual(sortedLines(ndjsonOf(records)));
+    expect(sortedLines(stored.join(''))).toEqual(sortedLines(ndjsonOfRecords(records)));
   });
 
   it('gives up with RetriesExhaustedError when a record keeps being refused, having re-sent only it (injected)', async () => {
@@ -360,7 +345,7 @@ describe.skipIf(motoUnavailable)('kinesis sink against moto', () => {
     const roleArn = tenantRole();
     const streamName = await createStream(roleArn);
     const sink = kinesisSink({ log_distribution_role_arn: roleArn, stream_name: streamName, max_record_bytes: 4_096 });
-    const records = recordsOf(4, 3_000);
+    const records = logRecordsFactory(4, 3_000);
     proxy.rewrite(kinesisPartialFailure((i) => (i === 0 ? 'ProvisionedThroughputExceededException' : undefined), 3));
 
     // Act
@@ -379,20 +364,20 @@ describe.skipIf(motoUnavailable)('kinesis sink against moto', () => {
     const streamName = await createStream(roleArn);
     const sink = kinesisSink({ log_distribution_role_arn: roleArn, stream_name: streamName });
     proxy.inject(awsJsonErrorFault(PUT_RECORDS_TARGET, 'ProvisionedThroughputExceededException', 400, 1));
-    const records = recordsOf(5);
+    const records = logRecordsFactory(5);
 
     // Act
     await deliver(sink, logObject(), records);
 
     // Assess
     expect(proxy.putRecords).toHaveLength(2);
-    expect((await readBack(roleArn, streamName)).map((r) => r.data)).toEqual([ndjsonOf(records)]);
+    expect((await readBack(roleArn, streamName)).map((r) => r.data)).toEqual([ndjsonOfRecords(records)]);
   });
 
   it('fails with a permanent resource_not_found when the stream does not exist', async () => {
     // Prepare
     const sink = kinesisSink({ log_distribution_role_arn: tenantRole(), stream_name: `missing-${randomId()}` });
-    const [batch] = plan(sink, logObject(), recordsOf(2));
+    const [batch] = plan(sink, logObject(), logRecordsFactory(2));
 
     // Act
     const error = await caught(sendWithRetry((b, s) => sink.send(b, s), batch!, sink.retry, new AbortController().signal));
@@ -414,7 +399,7 @@ describe.skipIf(motoUnavailable)('kinesis sink against moto', () => {
     const roleArn = tenantRole();
     const sink = kinesisSink({ log_distribution_role_arn: roleArn, stream_name: await createStream(roleArn) });
     proxy.inject(awsJsonErrorFault(PUT_RECORDS_TARGET, name, status));
-    const [batch] = plan(sink, logObject(), recordsOf(1));
+    const [batch] = plan(sink, logObject(), logRecordsFactory(1));
 
     // Act
     const error = await caught(sink.send(batch!, new AbortController().signal));
