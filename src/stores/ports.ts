@@ -230,8 +230,8 @@ export interface PendingGroup extends IngestGroup {
 /** Events assigned to one object key, in arrival order. */
 export interface IngestBatch {
   readonly key: string;
-  /** The object body before compression: one event per line, each line ending in `\n`. */
-  readonly ndjson: string;
+  /** The object body before compression (UTF-8 NDJSON): one event per line, each line ending in `\n`. */
+  readonly body: Buffer;
   readonly events: number;
   /** Uncompressed object bytes, newlines included. */
   readonly bytes: number;

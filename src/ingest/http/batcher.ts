@@ -132,7 +132,7 @@ export function createIngestBatcher(options: IngestBatcherOptions): IngestBatche
   /** Steps (b) to (d) for one assigned batch. */
   async function writeBatch(batch: IngestBatch, tally: FlushTally): Promise<boolean> {
     try {
-      const body = await gzipAsync(Buffer.from(batch.ndjson, 'utf8'));
+      const body = await gzipAsync(batch.body);
       await objectStore
         .put(batch.key, body, {
           contentType: INGEST_OBJECT_CONTENT_TYPE,

@@ -89,7 +89,7 @@ export async function drainBuffered(
   let n = 0;
   for (const group of await buffer.pendingGroups()) {
     const batch = await buffer.assignBatch(group, `test-batch-${n++}`, Number.MAX_SAFE_INTEGER);
-    for (const line of batch!.ndjson.trim().split('\n')) {
+    for (const line of batch!.body.toString().trim().split('\n')) {
       out.push({
         group: { clusterId: group.clusterId, namespace: group.namespace, application: group.application, podName: group.podName },
         event: JSON.parse(line) as Record<string, unknown>,

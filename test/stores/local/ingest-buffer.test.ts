@@ -86,7 +86,7 @@ describe('createSqliteIngestBuffer', () => {
 
     // Assess
     const aEvents = [first[0]!, first[2]!, second[1]!];
-    expect(batch).toEqual({ key: 'k/a', ndjson: ndjsonOf(aEvents), events: 3, bytes: objectBytes(aEvents) });
+    expect(batch).toEqual({ key: 'k/a', body: Buffer.from(ndjsonOf(aEvents)), events: 3, bytes: objectBytes(aEvents) });
     expect(await buffer.pendingGroups()).toEqual([
       { ...b, events: 2, bytes: objectBytes([first[1]!, second[0]!]), oldestReceivedAtMs: 1_000 },
     ]);
@@ -105,7 +105,7 @@ describe('createSqliteIngestBuffer', () => {
     const batch = await buffer.assignBatch(group, 'k/1', twoLines);
 
     // Assess
-    expect(batch).toEqual({ key: 'k/1', ndjson: ndjsonOf(events.slice(0, 2)), events: 2, bytes: twoLines });
+    expect(batch).toEqual({ key: 'k/1', body: Buffer.from(ndjsonOf(events.slice(0, 2))), events: 2, bytes: twoLines });
     expect(await buffer.pendingGroups()).toEqual([
       { ...group, events: 2, bytes: objectBytes(events.slice(2)), oldestReceivedAtMs: 2_000 },
     ]);
@@ -126,7 +126,47 @@ describe('createSqliteIngestBuffer', () => {
     // Assess
     // Chunks hold 2, 2 and 1 events: the first batch cannot take 4, the second takes 2 + 1.
     expect([first?.events, second?.events]).toEqual([2, 3]);
-    expect(`${first?.ndjson}${second?.ndjson}`).toBe(ndjsonOf(events));
+    expect(`${first?.body.toString()}${second?.body.toString()}`).toBe(ndjsonOf(events));
+  });
+
+  it('cuts chunks at the exact UTF-8 size of multi-byte lines, whichever side of the limit they fall', async () => {
+    // Prepare: lines of 2-, 3- and 4-byte characters whose UTF-16 length understates their bytes.
+    const group = groupFactory();
+    const events = eventsFor(group, ['ü'.repeat(40), '€'.repeat(40), '😀'.repeat(20), 'ascii', '€'.repeat(40)]);
+    const bytesOf = (i: number) => objectBytes(events.slice(i, i + 1));
+    // The first two lines fill a chunk exactly; the third does not fit after them.
+    buffer = createSqliteIngestBuffer(db, { maxChunkBytes: bytesOf(0) + bytesOf(1) });
+    await buffer.append(events, 1_000);
+
+    // Act
+    const first = await buffer.assignBatch(group, 'k/1', 1);
+    const rest = await buffer.assignBatch(group, 'k/2', 1_000_000);
+
+    // Assess
+    expect(first).toEqual({ key: 'k/1', body: Buffer.from(ndjsonOf(events.slice(0, 2))), events: 2, bytes: bytesOf(0) + bytesOf(1) });
+    expect(rest).toEqual({ key: 'k/2', body: Buffer.from(ndjsonOf(events.slice(2))), events: 3, bytes: objectBytes(events.slice(2)) });
+    expect(await buffer.pendingBytes()).toBe(objectBytes(events));
+  });
+
+  it('reads bodies stored as text by earlier versions alongside the binary ones', async () => {
+    // Prepare: one chunk as this version stores it, one as a TEXT row written before.
+    const group = groupFactory();
+    const [newer, older] = [eventsFor(group, ['binary']), eventsFor(group, ['text ü'])];
+    await buffer.append(newer, 1_000);
+    const { lastInsertRowid } = db
+      .prepare(
+        `INSERT INTO ingest_chunks (cluster_id, namespace, application, pod_name, received_at_ms, events, bytes)
+         VALUES (?, ?, ?, ?, 2000, 1, ?)`,
+      )
+      .run(group.clusterId, group.namespace, group.application, group.podName, objectBytes(older));
+    db.prepare('INSERT INTO ingest_chunk_bodies (seq, ndjson) VALUES (?, ?)').run(lastInsertRowid, ndjsonOf(older));
+
+    // Act
+    const batch = await buffer.assignBatch(group, 'k/1', 1_000_000);
+
+    // Assess
+    const all = [...newer, ...older];
+    expect(batch).toEqual({ key: 'k/1', body: Buffer.from(ndjsonOf(all)), events: 2, bytes: objectBytes(all) });
   });
 
   it('assigns one event even when it alone exceeds the byte limit', async () => {
@@ -140,7 +180,7 @@ describe('createSqliteIngestBuffer', () => {
 
     // Assess
     expect(batch?.events).toBe(1);
-    expect(batch?.ndjson).toContain('x'.repeat(100));
+    expect(batch?.body.toString()).toContain('x'.repeat(100));
   });
 
   it('assigns nothing for a group without unassigned events', async () => {
@@ -171,7 +211,7 @@ describe('createSqliteIngestBuffer', () => {
 
     // Assess
     expect(keys).toEqual(['k/1']);
-    expect(batch).toEqual({ key: 'k/1', ndjson: ndjsonOf(events), events: 2, bytes: objectBytes(events) });
+    expect(batch).toEqual({ key: 'k/1', body: Buffer.from(ndjsonOf(events)), events: 2, bytes: objectBytes(events) });
     expect(await buffer.assignedBatchKeys()).toEqual([]);
     expect(await buffer.readBatch('k/1')).toBeUndefined();
     expect(await buffer.pendingBytes()).toBe(0);
@@ -206,7 +246,7 @@ describe('createSqliteIngestBuffer', () => {
 
     // Assess
     expect(await reopened.assignedBatchKeys()).toEqual(['k/1']);
-    expect((await reopened.readBatch('k/1'))?.ndjson).toBe(ndjsonOf(events.slice(0, 1)));
+    expect((await reopened.readBatch('k/1'))?.body.toString()).toBe(ndjsonOf(events.slice(0, 1)));
     expect(await reopened.pendingGroups()).toEqual([
       { ...group, events: 2, bytes: objectBytes(events.slice(1)), oldestReceivedAtMs: 2_000 },
     ]);
