@@ -9,6 +9,7 @@ import type { IngestBuffer } from '../../stores/ports.js';
 import { createForwardAuthenticator, ForwardAuthFailureReason, type ForwardHandshake } from './auth.js';
 import type { ForwardAuthConfig, ForwardConfig } from './config.js';
 import { type ChunkClaim, createChunkWindow } from './dedup.js';
+import { type ForwardHeartbeatResponder, startForwardHeartbeatResponder } from './heartbeat.js';
 import { createForwardEventMapper, type ForwardIdentity } from './events.js';
 import {
   type BadFrame,
@@ -205,6 +206,10 @@ export function createForwardServer(options: ForwardServerOptions): ForwardServe
     name: 'tlr_forward_paused_connections',
     help: 'Forward connections not being read while the ingest buffer is full.',
   });
+  const heartbeats = counter(registry, {
+    name: 'tlr_forward_udp_heartbeats_total',
+    help: 'UDP heartbeats (fluentd heartbeat_type udp) answered by the Forward input.',
+  });
   const openConnections = gauge(registry, {
     name: 'tlr_forward_connections',
     help: 'Open Forward connections.',
@@ -234,6 +239,7 @@ export function createForwardServer(options: ForwardServerOptions): ForwardServe
   });
 
   let server: Server | undefined;
+  let heartbeatResponder: ForwardHeartbeatResponder | undefined;
   let bound: ForwardAddress | undefined;
   let closing = false;
 
@@ -533,10 +539,21 @@ export function createForwardServer(options: ForwardServerOptions): ForwardServe
       bound =
         typeof address === 'object' && address ? { host: address.address, port: address.port } : { host: config.host, port: config.port };
       created.on('error', (error) => logger.error('The Forward listener failed.', { error }));
+      try {
+        heartbeatResponder = await startForwardHeartbeatResponder(bound.host, bound.port, logger, () => heartbeats.inc());
+      } catch (error) {
+        // TCP works without it: clients with heartbeat_type transport or none do not need it.
+        logger.warn('The Forward input does not answer UDP heartbeats: the UDP port cannot be bound.', {
+          error,
+          ...bound,
+          hint: 'use heartbeat_type transport in fluentd, or free the UDP port',
+        });
+      }
       logger.info('The Forward input is listening.', {
         ...bound,
         tls: tls !== undefined,
         handshake: authenticator.handshakeRequired,
+        udpHeartbeats: heartbeatResponder !== undefined,
       });
       return bound;
     },
@@ -548,8 +565,9 @@ export function createForwardServer(options: ForwardServerOptions): ForwardServe
       for (const connection of connections) {
         if (!connection.busy) connection.close(DisconnectReason.SERVER_CLOSING);
       }
-      await stopped;
+      await Promise.all([stopped, heartbeatResponder?.close()]);
       server = undefined;
+      heartbeatResponder = undefined;
     },
   };
 }

@@ -1,4 +1,5 @@
 import { execFileSync } from 'node:child_process';
+import { createSocket } from 'node:dgram';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { encode } from '@msgpack/msgpack';
@@ -758,5 +759,70 @@ describe.skipIf(!hasOpenssl())('Forward server: TLS', () => {
     // Assess
     expect(error).toBeInstanceOf(ConfigValidationError);
     expect((error as Error).message).toMatch(/'tls.certFile' cannot be read from '\/nonexistent\/cert.pem'/);
+  });
+});
+
+describe('Forward server: UDP heartbeats', () => {
+  /** Sends one datagram to the port and resolves with the answer, or undefined after `ms`. */
+  async function udpExchange(port: number, payload: Buffer, ms = 2_000): Promise<Buffer | undefined> {
+    const socket = createSocket('udp4');
+    try {
+      return await new Promise<Buffer | undefined>((resolve, reject) => {
+        const timer = setTimeout(() => resolve(undefined), ms);
+        socket.once('error', reject);
+        socket.once('message', (answer) => {
+          clearTimeout(timer);
+          resolve(answer);
+        });
+        socket.send(payload, port, '127.0.0.1');
+      });
+    } finally {
+      socket.close();
+    }
+  }
+
+  it('answers a UDP heartbeat on the TCP port with one zero byte, as fluentd does, and counts it', async () => {
+    // Prepare
+    const h = await startForwardHarness();
+
+    // Act
+    const answer = await udpExchange(h.port, Buffer.from([0]));
+
+    // Assess
+    expect(answer).toEqual(Buffer.from([0]));
+    expect(await metricValue(h.registry, 'tlr_forward_udp_heartbeats_total')).toBe(1);
+  });
+
+  it('still serves TCP, with a warning, when the UDP port is taken by another process', async () => {
+    // Prepare: hold a UDP port, then ask the server for the same port number.
+    const holder = createSocket('udp4');
+    const port = await new Promise<number>((resolve) => holder.bind(0, '127.0.0.1', () => resolve(holder.address().port)));
+    try {
+      // Act
+      const h = await startForwardHarness({ config: { port } });
+      const client = await connectForward(h.port);
+      const chunk = chunkId();
+      await client.send(forwardFrame(TAG, [[SECONDS, fluentdRecord('team-a')]], { chunk }));
+      const ack = await client.next();
+      client.end();
+
+      // Assess
+      expect(ack).toEqual({ ack: chunk });
+      expect(h.logs.some((l) => l.level === 'warn' && l.message.includes('does not answer UDP heartbeats'))).toBe(true);
+    } finally {
+      holder.close();
+    }
+  });
+
+  it('stops answering UDP heartbeats once closed', async () => {
+    // Prepare
+    const h = await startForwardHarness();
+    expect(await udpExchange(h.port, Buffer.from([0]))).toBeDefined();
+
+    // Act
+    await h.server.close();
+
+    // Assess
+    expect(await udpExchange(h.port, Buffer.from([0]), 300)).toBeUndefined();
   });
 });
