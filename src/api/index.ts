@@ -30,6 +30,7 @@ export {
   PRINCIPAL_HEADER,
 } from './auth/plugin.js';
 export {
+  loadOrCreateKeyFile,
   localPskPath,
   type PskSource,
   pskSourceFromEnv,

@@ -1,10 +1,9 @@
-import { randomBytes } from 'node:crypto';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { chmod, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import { createConfigService } from '../admin/index.js';
-import { createApiApp, pskSourceFromEnv } from '../api/index.js';
+import { createApiApp, loadOrCreateKeyFile, pskSourceFromEnv } from '../api/index.js';
 import { ConfigValidationError, ErrorCode, RouterError } from '../domain/index.js';
 import {
   createForwardServer,
@@ -197,21 +196,6 @@ async function defaultIngestToken(
   return created.token;
 }
 
-/** The Forward shared key kept in the data directory, created (mode 0600) on first use. */
-async function dataDirForwardKey(dataDir: string): Promise<string> {
-  const path = join(dataDir, FORWARD_SHARED_KEY_FILE);
-  try {
-    const key = (await readFile(path, 'utf8')).trim();
-    if (key.length >= MIN_FORWARD_SECRET_CHARS) return key;
-  } catch {
-    // First start with the Forward input on this data directory.
-  }
-  const key = randomBytes(32).toString('base64url');
-  await writeFile(path, `${key}\n`, { mode: 0o600 });
-  await chmod(path, 0o600);
-  return key;
-}
-
 /** The Forward auth config to use, and where its key came from. */
 async function resolveForwardAuth(
   configured: ForwardAuthConfig | undefined,
@@ -226,7 +210,7 @@ async function resolveForwardAuth(
       'Forward auth config',
     );
   }
-  const sharedKey = fromEnv || (await dataDirForwardKey(dataDir));
+  const sharedKey = fromEnv || (await loadOrCreateKeyFile(join(dataDir, FORWARD_SHARED_KEY_FILE), 'Forward shared key'));
   return {
     auth: validateForwardAuthConfig({ shared_key: sharedKey, cluster_id: LOCAL_CLUSTER_ID, namespaces: ['*'] }),
     keySource: fromEnv ? ForwardKeySource.ENV : ForwardKeySource.DATA_DIR,

@@ -28,6 +28,7 @@ export {
   createStaticPskSource,
   DEFAULT_PSK_CACHE_MS,
   LOCAL_PSK_FILE_NAME,
+  loadOrCreateKeyFile,
   loadOrCreateLocalPsk,
   localPskPath,
   PskEnv,

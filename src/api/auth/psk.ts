@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { link, mkdir, open, unlink } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import {
   awsClientConfig,
@@ -112,12 +112,12 @@ export class PskError extends RouterError {
  * @returns the trimmed key
  * @throws PskError `too_short`
  */
-function checkedKey(key: string, from: string): string {
+function checkedKey(key: string, from: string, keyName = 'API pre-shared key'): string {
   const trimmed = key.trim();
   if (trimmed.length < MIN_PSK_LENGTH) {
     throw new PskError(
       PskErrorReason.TOO_SHORT,
-      `The API pre-shared key from ${from} is ${trimmed.length} characters long; use at least ${MIN_PSK_LENGTH} ` +
+      `The ${keyName} from ${from} is ${trimmed.length} characters long; use at least ${MIN_PSK_LENGTH} ` +
         '(for example 32 random bytes: openssl rand -base64 32).',
     );
   }
@@ -146,42 +146,42 @@ export function localPskPath(dataDir: string): string {
  * Reads the key file, or undefined when there is none. Mode and content are checked on the
  * opened handle, so the file checked is the file read.
  */
-async function readLocalPsk(path: string): Promise<string | undefined> {
+async function readKeyFile(path: string, keyName: string): Promise<string | undefined> {
   let handle;
   try {
     handle = await open(path, 'r');
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw unreadable(path, error);
+    throw unreadable(path, error, keyName);
   }
   try {
     const stats = await handle.stat();
     if (!stats.isFile()) {
-      throw new PskError(PskErrorReason.FILE_UNREADABLE, `The API key file ${path} is not a regular file; remove it so a new key is generated.`);
+      throw new PskError(PskErrorReason.FILE_UNREADABLE, `The ${keyName} file ${path} is not a regular file; remove it so a new key is generated.`);
     }
     // Windows has no POSIX modes (Node reports 0o666 for every file), so the check means nothing there.
     if (process.platform !== 'win32' && (stats.mode & GROUP_OTHER_BITS) !== 0) {
       const mode = (stats.mode & 0o777).toString(8).padStart(4, '0');
       throw new PskError(
         PskErrorReason.FILE_TOO_OPEN,
-        `The API key file ${path} has mode ${mode}, so other users may read or change the key; ` +
+        `The ${keyName} file ${path} has mode ${mode}, so other users may read or change the key; ` +
           `restrict it to its owner with: chmod 600 ${path}`,
       );
     }
-    return checkedKey(await handle.readFile('utf8'), `the file ${path}`);
+    return checkedKey(await handle.readFile('utf8'), `the file ${path}`, keyName);
   } catch (error) {
     if (error instanceof PskError) throw error;
-    throw unreadable(path, error);
+    throw unreadable(path, error, keyName);
   } finally {
     await handle.close();
   }
 }
 
-function unreadable(path: string, error: unknown): PskError {
+function unreadable(path: string, error: unknown, keyName: string): PskError {
   const code = (error as NodeJS.ErrnoException | null)?.code ?? 'unknown error';
   return new PskError(
     PskErrorReason.FILE_UNREADABLE,
-    `The API key file ${path} cannot be read or created (${code}); check the data directory's owner and permissions.`,
+    `The ${keyName} file ${path} cannot be read or created (${code}); check the data directory's owner and permissions.`,
     { cause: error },
   );
 }
@@ -201,13 +201,24 @@ function unreadable(path: string, error: unknown): PskError {
  * @example const key = await loadOrCreateLocalPsk('.tlr');
  */
 export async function loadOrCreateLocalPsk(dataDir: string): Promise<string> {
-  const path = localPskPath(dataDir);
-  const existing = await readLocalPsk(path);
+  return loadOrCreateKeyFile(localPskPath(dataDir), 'API key');
+}
+
+/**
+ * A secret kept in a file of the data directory (the API key, the Forward shared key): read,
+ * or generated on first use, as {@link loadOrCreateLocalPsk} describes.
+ *
+ * @param path - the key file; its directory is created (mode 0700) when missing
+ * @param keyName - what the key is, for messages (`API key`, `Forward shared key`)
+ * @throws PskError as {@link loadOrCreateLocalPsk}
+ */
+export async function loadOrCreateKeyFile(path: string, keyName: string): Promise<string> {
+  const existing = await readKeyFile(path, keyName);
   if (existing !== undefined) return existing;
 
   const temp = `${path}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`;
   try {
-    await mkdir(dataDir, { recursive: true, mode: DIR_MODE });
+    await mkdir(dirname(path), { recursive: true, mode: DIR_MODE });
     // `wx` with mode 0600: the umask can only take bits away, so the key is never readable by others.
     const handle = await open(temp, 'wx', FILE_MODE);
     try {
@@ -223,12 +234,12 @@ export async function loadOrCreateLocalPsk(dataDir: string): Promise<string> {
       if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
     }
   } catch (error) {
-    throw unreadable(path, error);
+    throw unreadable(path, error, keyName);
   } finally {
     await unlink(temp).catch(() => {});
   }
-  const stored = await readLocalPsk(path);
-  if (stored === undefined) throw unreadable(path, Object.assign(new Error('vanished'), { code: 'ENOENT' }));
+  const stored = await readKeyFile(path, keyName);
+  if (stored === undefined) throw unreadable(path, Object.assign(new Error('vanished'), { code: 'ENOENT' }), keyName);
   return stored;
 }
 

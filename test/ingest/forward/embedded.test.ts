@@ -1,4 +1,4 @@
-import { readFile, stat } from 'node:fs/promises';
+import { chmod, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Registry } from 'prom-client';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -86,5 +86,25 @@ describe('Forward input in the embedded router', () => {
     expect(router.forward!.keySource).toBe(ForwardKeySource.DATA_DIR);
     expect((await stat(path)).mode & 0o777).toBe(0o600);
     expect(pong[1]).toBe(true);
+  });
+
+  it('refuses to start on a Forward key file others can read, naming the file and the fix', async () => {
+    // Prepare: a key file made readable by group and others.
+    const dataDir = await makeTempDir('tlr-forward-e2e-');
+    const first = await startEmbeddedRouter({
+      dataDir, port: 0, logger: silentLogger, registry: new Registry(), env: {}, forward: { config: { port: 0 } },
+    });
+    await first.stop();
+    const path = join(dataDir, FORWARD_SHARED_KEY_FILE);
+    await chmod(path, 0o644);
+
+    // Act
+    const starting = startEmbeddedRouter({
+      dataDir, port: 0, logger: silentLogger, registry: new Registry(), env: {}, forward: { config: { port: 0 } },
+    });
+
+    // Assess
+    await expect(starting).rejects.toThrow(`The Forward shared key file ${path} has mode 0644`);
+    await expect(starting).rejects.toThrow(`chmod 600 ${path}`);
   });
 });
