@@ -23,6 +23,7 @@ import {
   ConfigChangeOutcome,
   type DeadLetterStore,
   type DeliveryConfigStore,
+  type DestinationCircuitState,
   type DestinationStatusStore,
 } from '../stores/ports.js';
 
@@ -147,6 +148,17 @@ export interface DestinationStatusView {
   readonly pending_retries: number;
   /** Dead letters not yet redriven, up to {@link STATUS_DEAD_LETTER_SCAN}. */
   readonly dead_letters: number;
+  /** The circuit breaker as a replica last reported it; absent until one changed state. */
+  readonly circuit?: DestinationCircuitView;
+}
+
+/** A destination's circuit breaker in a tenant's status (times RFC 3339). */
+export interface DestinationCircuitView {
+  readonly state: DestinationCircuitState;
+  readonly opened_at?: string;
+  readonly next_probe_at?: string;
+  /** When a replica reported this state. */
+  readonly reported_at: string;
 }
 
 /** A tenant's delivery status. */
@@ -548,6 +560,16 @@ export function createConfigService(deps: ConfigServiceDeps): ConfigService {
           }),
           pending_retries: rec?.pendingRetries ?? 0,
           dead_letters: lettersBy.get(type) ?? 0,
+          ...(rec?.circuit !== undefined && {
+            circuit: {
+              state: rec.circuit.state,
+              ...(rec.circuit.openedAtMs !== undefined && { opened_at: new Date(rec.circuit.openedAtMs).toISOString() }),
+              ...(rec.circuit.nextProbeAtMs !== undefined && {
+                next_probe_at: new Date(rec.circuit.nextProbeAtMs).toISOString(),
+              }),
+              reported_at: new Date(rec.circuit.atMs).toISOString(),
+            },
+          }),
         };
       });
       return { tenant_id: tenantId, destinations, unrouted_dead_letters: lettersBy.get('*') ?? 0 };

@@ -17,6 +17,7 @@ export {
   ConfigRequestError,
   type ConfigValidationReport,
   createConfigService,
+  type DestinationCircuitView,
   type DestinationErrorView,
   type DestinationStatusView,
   type TenantStatusView,

@@ -1,5 +1,5 @@
-import type { Counter, Histogram, Registry } from 'prom-client';
-import { counter, histogram } from '../metrics/index.js';
+import type { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { counter, gauge, histogram } from '../metrics/index.js';
 
 /** The processor's metrics, per tenant and destination kind. */
 export interface ProcessorMetrics {
@@ -15,6 +15,10 @@ export interface ProcessorMetrics {
   readonly deadLetters: Counter<'reason'>;
   readonly notifications: Counter<'result'>;
   readonly deliveryLatencyMs: Histogram<'tenant' | 'kind'>;
+  /** 0 closed, 1 half-open, 2 open (`CIRCUIT_STATE_VALUE`); `destination` is the config type. */
+  readonly circuitState: Gauge<'tenant' | 'destination'>;
+  readonly circuitTransitions: Counter<'tenant' | 'destination' | 'to'>;
+  readonly circuitShortCircuits: Counter<'tenant' | 'destination'>;
 }
 
 /** Declares the processor's metrics on a registry. */
@@ -77,6 +81,21 @@ export function createProcessorMetrics(registry: Registry): ProcessorMetrics {
       help: 'Milliseconds from the object landing in the central store to a batch being accepted.',
       labelNames: tk,
       buckets: [50, 100, 250, 500, 1_000, 2_500, 5_000, 10_000, 30_000, 60_000, 300_000, 900_000, 3_600_000],
+    }),
+    circuitState: gauge(registry, {
+      name: 'tlr_destination_circuit_state',
+      help: 'Circuit breaker of a destination on this replica: 0 closed, 1 half-open, 2 open.',
+      labelNames: ['tenant', 'destination'],
+    }),
+    circuitTransitions: counter(registry, {
+      name: 'tlr_destination_circuit_transitions_total',
+      help: 'Circuit breaker state changes of a destination on this replica, by the state entered.',
+      labelNames: ['tenant', 'destination', 'to'],
+    }),
+    circuitShortCircuits: counter(registry, {
+      name: 'tlr_destination_circuit_short_circuits_total',
+      help: 'Deliveries of one object not tried because the circuit was open; each went to a delayed retry.',
+      labelNames: ['tenant', 'destination'],
     }),
   };
 }

@@ -1,5 +1,12 @@
 import type { Registry } from 'prom-client';
-import { sendWithRetry } from '../delivery/index.js';
+import {
+  CIRCUIT_STATE_VALUE,
+  type CircuitBreakerRegistry,
+  createCircuitBreakerRegistry,
+  sendWithRetry,
+  validateCircuitBreakerConfig,
+  type ValidatedCircuitBreakerConfig,
+} from '../delivery/index.js';
 import {
   AbortedError,
   CorruptObjectError,
@@ -37,6 +44,9 @@ export const DeadLetterReason = {
   CORRUPT_OBJECT: 'corrupt_object',
   RETRIES_EXHAUSTED: 'retries_exhausted',
 } as const;
+
+/** The reason of a delivery not tried because the destination's circuit is open (then retried later). */
+export const CIRCUIT_OPEN_REASON = 'circuit_open';
 
 /** What happened to one destination of one object. */
 export const DestinationStatus = {
@@ -97,6 +107,12 @@ export interface ProcessorOptions {
   readonly delayedRetry?: DelayedRetryConfig;
   /** Where each destination's last success, last error and pending retries are reported. */
   readonly status?: DestinationStatusRecorder;
+  /**
+   * The per-destination circuit breakers of this replica (`validateCircuitBreakerConfig`);
+   * default: the defaults, enabled. A destination whose circuit is open is not called: its
+   * work goes to the delayed retry, as after a recoverable failure.
+   */
+  readonly circuitBreaker?: ValidatedCircuitBreakerConfig;
   readonly maxLineBytes?: number;
   readonly now?: () => number;
   readonly random?: () => number;
@@ -139,6 +155,9 @@ const NOT_ATTEMPTED: Readonly<{ retryable: true; reason: string; message: string
   message: 'An earlier object of the same pod failed first; this one was not sent yet.',
 });
 
+/** What a probe reports when it ended without an answer from the destination: frees the slot only. */
+const NO_VERDICT: Failure = Object.freeze({ retryable: false, reason: 'no_verdict', message: '' });
+
 /** A promise's outcome as data. */
 function settle<T>(promise: Promise<T>): Promise<PromiseSettledResult<T>> {
   return promise.then(
@@ -170,6 +189,18 @@ interface Delivery extends DestinationResult {
   accepted: number;
   delivered: number;
   failure?: Failure;
+  /** Holds the half-open probe of its circuit until it reports a result. */
+  probe: boolean;
+}
+
+/** Why a destination was not called: its circuit is open (a recoverable failure, retried later). */
+function circuitOpenFailure(nextProbeAtMs: number | undefined): Failure {
+  const when = nextProbeAtMs !== undefined ? ` until ${new Date(nextProbeAtMs).toISOString()}` : '';
+  return {
+    retryable: true,
+    reason: CIRCUIT_OPEN_REASON,
+    message: `The destination failed repeatedly; its circuit is open${when}, so it was not called.`,
+  };
 }
 
 /** The checkpoint key: replays keep their progress apart from the first delivery. */
@@ -214,6 +245,40 @@ export function createProcessor(options: ProcessorOptions): BatchProcessor {
   const { logger } = options;
 
   const status = options.status;
+  const breakers: CircuitBreakerRegistry = createCircuitBreakerRegistry(
+    options.circuitBreaker ?? validateCircuitBreakerConfig(),
+    {
+      now,
+      // ±20 %, from the processor's own random source so tests stay deterministic.
+      jitter: (ms) => Math.round(ms * (0.8 + 0.4 * random())),
+      onTransition: (t) => {
+        metrics.circuitState.set({ tenant: t.tenantId, destination: t.destination }, CIRCUIT_STATE_VALUE[t.to]);
+        metrics.circuitTransitions.inc({ tenant: t.tenantId, destination: t.destination, to: t.to });
+        status?.circuit(t.tenantId, t.destination, {
+          state: t.to,
+          ...(t.snapshot.openedAtMs !== undefined && { openedAtMs: t.snapshot.openedAtMs }),
+          ...(t.snapshot.nextProbeAtMs !== undefined && { nextProbeAtMs: t.snapshot.nextProbeAtMs }),
+          atMs: t.atMs,
+        });
+        const log = t.to === 'closed' ? logger.info : logger.warn;
+        log.call(logger, 'A destination circuit changed state.', {
+          tenant: t.tenantId,
+          destination: t.destination,
+          from: t.from,
+          to: t.to,
+          ...(t.snapshot.nextProbeAtMs !== undefined && { nextProbeAt: new Date(t.snapshot.nextProbeAtMs).toISOString() }),
+        });
+      },
+      onEvict: (tenantId, destination) => metrics.circuitState.remove({ tenant: tenantId, destination }),
+    },
+  );
+  /** Feeds the breaker with the result of one send; a permanent failure only frees a probe slot. */
+  const recordAttempt = (tenantId: string, type: string, holder: { probe: boolean }, failure?: Failure) => {
+    if (!failure) breakers.recordSuccess(tenantId, type);
+    else if (failure.retryable) breakers.recordFailure(tenantId, type);
+    else breakers.release(tenantId, type);
+    holder.probe = false;
+  };
   const deadLetter = async (entry: NewDeadLetter) => {
     await options.deadLetters.add(entry);
     metrics.deadLetters.inc({ reason: entry.reason });
@@ -271,8 +336,10 @@ export function createProcessor(options: ProcessorOptions): BatchProcessor {
           });
         }
         metrics.eventsFailed.inc(labels, batch.count);
+        recordAttempt(object.tenantId, destination.type, d, d.failure);
         return;
       }
+      recordAttempt(object.tenantId, destination.type, d);
       try {
         await options.checkpoints.save(checkpointKey(item), destination.id, {
           offset: batch.lastOffset,
@@ -359,7 +426,12 @@ export function createProcessor(options: ProcessorOptions): BatchProcessor {
       );
       for (const d of toRetry) {
         status?.retryScheduled(tenantId, d.destination.type);
-        status?.failure(tenantId, d.destination.type, { code: d.failure!.reason, message: d.failure!.message, atMs: now() });
+        if (d.failure!.reason === CIRCUIT_OPEN_REASON) {
+          // The last error stays the destination's own; the circuit state tells why it was not called.
+          metrics.circuitShortCircuits.inc({ tenant: tenantId, destination: d.destination.type });
+        } else {
+          status?.failure(tenantId, d.destination.type, { code: d.failure!.reason, message: d.failure!.message, atMs: now() });
+        }
         metrics.delayedRetries.inc({ tenant: tenantId, kind: d.destination.kind });
         metrics.deliveries.inc({ tenant: tenantId, kind: d.destination.kind, result: 'retry' });
         outcomes.push({
@@ -472,11 +544,14 @@ export function createProcessor(options: ProcessorOptions): BatchProcessor {
         outcomes.push({ type: destination.type, status: DestinationStatus.ALREADY_DONE, delivered: 0 });
         continue;
       }
+      const permit = breakers.allow(tenantId, destination.type);
       deliveries.push({
         destination,
         planner: destination.sink.createPlanner(object, item.bucket !== undefined ? { bucket: item.bucket } : {}),
         accepted: checkpoint?.offset ?? -1,
         delivered: 0,
+        probe: permit.probe,
+        ...(!permit.allowed && { failure: circuitOpenFailure(permit.nextProbeAtMs) }),
       });
     }
 
@@ -494,7 +569,7 @@ export function createProcessor(options: ProcessorOptions): BatchProcessor {
 
     const stats = emptyReadStats();
     let readFailure: { retryable: boolean; reason: string; message: string } | undefined;
-    try {
+    const readAndSend = async () => {
       const store = options.objectStoreFor?.(item.bucket) ?? options.objectStore;
       const { body, info } = await store.get(item.key);
       const lastModifiedMs = info.lastModifiedMs;
@@ -528,8 +603,15 @@ export function createProcessor(options: ProcessorOptions): BatchProcessor {
           .filter((d) => !d.failure)
           .map((d) => sendBatches(item, object, lastModifiedMs, d, d.planner.flush(), signal)),
       );
+    };
+    try {
+      // When every destination's circuit is open there is nothing to read the object for.
+      if (deliveries.some((d) => !d.failure)) await readAndSend();
     } catch (error) {
       readFailure = readFailureOf(error, item.key, signal);
+    } finally {
+      // A probe that sent nothing (read failure, nothing left to send, abort) gives its slot back.
+      for (const d of deliveries) if (d.probe) recordAttempt(tenantId, d.destination.type, d, NO_VERDICT);
     }
     metrics.eventsRead.inc(stats.records);
     for (const [reason, n] of Object.entries(stats.skipped)) metrics.linesSkipped.inc({ reason }, n);
@@ -591,15 +673,21 @@ export function createProcessor(options: ProcessorOptions): BatchProcessor {
     const context = first.bucket !== undefined ? { bucket: first.bucket } : {};
     const lanes = matching.map((destination) => {
       const accepted = checkpointsByItem.map((c) => c.get(destination.id)?.offset ?? -1);
+      const doneAtStart = checkpointsByItem.map((c) => c.get(destination.id)?.done === true);
+      // A lane with nothing to do does not ask, so it never takes the half-open probe.
+      const permit = doneAtStart.every(Boolean) ? { allowed: true, probe: false } : breakers.allow(tenantId, destination.type);
+      const open = !permit.allowed;
       return {
         destination,
         planner: destination.sink.createPlanner(objects[0]!, context),
-        doneAtStart: checkpointsByItem.map((c) => c.get(destination.id)?.done === true),
+        doneAtStart,
         accepted,
         delivered: new Array<number>(count).fill(0),
-        failure: undefined as Failure | undefined,
-        failedFrom: Number.POSITIVE_INFINITY,
-        failedTo: Number.POSITIVE_INFINITY,
+        // An open circuit fails the whole group for this destination before anything is sent.
+        failure: open ? circuitOpenFailure(permit.nextProbeAtMs) : (undefined as Failure | undefined),
+        failedFrom: open ? 0 : Number.POSITIVE_INFINITY,
+        failedTo: open ? count - 1 : Number.POSITIVE_INFINITY,
+        probe: permit.probe,
       };
     });
     type Lane = (typeof lanes)[number];
@@ -636,8 +724,10 @@ export function createProcessor(options: ProcessorOptions): BatchProcessor {
           lane.failedFrom = Math.floor(batch.firstOffset / OFFSET_STRIDE);
           lane.failedTo = Math.floor(batch.lastOffset / OFFSET_STRIDE);
           metrics.eventsFailed.inc(labels, batch.count);
+          recordAttempt(tenantId, lane.destination.type, lane, lane.failure);
           return;
         }
+        recordAttempt(tenantId, lane.destination.type, lane);
         const from = Math.floor(batch.firstOffset / OFFSET_STRIDE);
         const to = Math.floor(batch.lastOffset / OFFSET_STRIDE);
         for (let k = from; k < to; k++) await accept(lane, k, lastOffsetOf[k]!);
@@ -651,47 +741,50 @@ export function createProcessor(options: ProcessorOptions): BatchProcessor {
     };
 
     let lastModifiedMs = now();
-    for (let i = 0; i < count; i++) {
-      if (lanes.every((l) => l.failure)) break;
-      const item = items[i]!;
-      const base = i * OFFSET_STRIDE;
-      try {
-        const store = options.objectStoreFor?.(item.bucket) ?? options.objectStore;
-        const { body, info } = await store.get(item.key);
-        lastModifiedMs = info.lastModifiedMs;
+    try {
+      for (let i = 0; i < count; i++) {
+        if (lanes.every((l) => l.failure)) break;
+        const item = items[i]!;
+        const base = i * OFFSET_STRIDE;
         try {
-          for await (const records of readObjectRecords(body, {
-            fallbackMs: info.lastModifiedMs,
-            stats: stats[i]!,
-            ...(options.maxLineBytes !== undefined && { maxLineBytes: options.maxLineBytes }),
-          })) {
-            lastOffsetOf[i] = records.at(-1)!.offset;
-            const sends: Promise<void>[] = [];
-            for (const lane of lanes) {
-              if (lane.failure || lane.doneAtStart[i]) continue;
-              const batches: Batch[] = [];
-              for (const record of records) {
-                if (record.offset <= lane.accepted[i]!) continue;
-                const closed = lane.planner.add(i === 0 ? record : { ...record, offset: base + record.offset });
-                if (closed.length > 0) batches.push(...closed);
+          const store = options.objectStoreFor?.(item.bucket) ?? options.objectStore;
+          const { body, info } = await store.get(item.key);
+          lastModifiedMs = info.lastModifiedMs;
+          try {
+            for await (const records of readObjectRecords(body, {
+              fallbackMs: info.lastModifiedMs,
+              stats: stats[i]!,
+              ...(options.maxLineBytes !== undefined && { maxLineBytes: options.maxLineBytes }),
+            })) {
+              lastOffsetOf[i] = records.at(-1)!.offset;
+              const sends: Promise<void>[] = [];
+              for (const lane of lanes) {
+                if (lane.failure || lane.doneAtStart[i]) continue;
+                const batches: Batch[] = [];
+                for (const record of records) {
+                  if (record.offset <= lane.accepted[i]!) continue;
+                  const closed = lane.planner.add(i === 0 ? record : { ...record, offset: base + record.offset });
+                  if (closed.length > 0) batches.push(...closed);
+                }
+                if (batches.length > 0) sends.push(sendLane(lane, batches, info.lastModifiedMs));
               }
-              if (batches.length > 0) sends.push(sendLane(lane, batches, info.lastModifiedMs));
+              if (sends.length > 0) await settleAll(sends);
             }
-            if (sends.length > 0) await settleAll(sends);
+          } catch (error) {
+            if (!(error instanceof CorruptObjectError)) throw error;
+            readFailures[i] = { retryable: false, reason: DeadLetterReason.CORRUPT_OBJECT, message: error.message };
           }
         } catch (error) {
-          if (!(error instanceof CorruptObjectError)) throw error;
-          readFailures[i] = { retryable: false, reason: DeadLetterReason.CORRUPT_OBJECT, message: error.message };
+          readFailures[i] = readFailureOf(error, item.key, signal);
         }
-      } catch (error) {
-        readFailures[i] = readFailureOf(error, item.key, signal);
       }
-    }
-    try {
       await settleAll(lanes.filter((l) => !l.failure).map((l) => sendLane(l, l.planner.flush(), lastModifiedMs)));
     } catch (error) {
       if (error instanceof CheckpointSaveError) throw error.cause;
       throw error;
+    } finally {
+      // A probe that sent nothing (read failure, nothing left to send, abort) gives its slot back.
+      for (const lane of lanes) if (lane.probe) recordAttempt(tenantId, lane.destination.type, lane, NO_VERDICT);
     }
 
     const outcomes: PromiseSettledResult<ItemOutcome>[] = [];

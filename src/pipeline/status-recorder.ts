@@ -1,5 +1,10 @@
 import type { Logger } from '../logging/index.js';
-import type { DestinationError, DestinationStatusStore, DestinationStatusUpdate } from '../stores/ports.js';
+import type {
+  DestinationCircuit,
+  DestinationError,
+  DestinationStatusStore,
+  DestinationStatusUpdate,
+} from '../stores/ports.js';
 
 /**
  * Collects what the processor learns of each destination's health (last success and its
@@ -22,6 +27,8 @@ export interface DestinationStatusRecorder {
   retryScheduled(tenantId: string, type: string): void;
   /** A delayed retry of the destination came due and was handled. */
   retryDue(tenantId: string, type: string): void;
+  /** The destination's circuit breaker on this replica changed state. */
+  circuit(tenantId: string, type: string, circuit: DestinationCircuit): void;
   /** Writes what was collected; never rejects. */
   flush(): Promise<void>;
   /** Stops the timer and flushes. */
@@ -34,6 +41,7 @@ interface Pending {
   lastSuccessAtMs?: number;
   lagMs?: number;
   lastError?: DestinationError;
+  circuit?: DestinationCircuit;
   delta: number;
 }
 
@@ -73,6 +81,7 @@ export function createDestinationStatusRecorder(options: {
         if (p.lagMs !== undefined) q.lagMs = p.lagMs;
       }
       if (p.lastError && (!q.lastError || p.lastError.atMs > q.lastError.atMs)) q.lastError = p.lastError;
+      if (p.circuit && (!q.circuit || p.circuit.atMs > q.circuit.atMs)) q.circuit = p.circuit;
       q.delta += p.delta;
     }
   };
@@ -87,6 +96,7 @@ export function createDestinationStatusRecorder(options: {
       ...(p.lastSuccessAtMs !== undefined && { lastSuccessAtMs: p.lastSuccessAtMs }),
       ...(p.lagMs !== undefined && { lagMs: p.lagMs }),
       ...(p.lastError !== undefined && { lastError: p.lastError }),
+      ...(p.circuit !== undefined && { circuit: p.circuit }),
       ...(p.delta !== 0 && { pendingRetriesDelta: p.delta }),
     }));
     try {
@@ -131,6 +141,10 @@ export function createDestinationStatusRecorder(options: {
     },
     retryDue(tenantId, type) {
       entry(tenantId, type).delta -= 1;
+    },
+    circuit(tenantId, type, circuit) {
+      const p = entry(tenantId, type);
+      if (!p.circuit || circuit.atMs >= p.circuit.atMs) p.circuit = circuit;
     },
     flush,
     async close() {

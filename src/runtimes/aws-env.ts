@@ -2,6 +2,8 @@ import { ConfigValidationError, type FieldError } from '../domain/index.js';
 import { type AwsSettings, awsSettingsFromEnv } from '../aws/index.js';
 import { LogLevel, parseLogLevel } from '../logging/index.js';
 import { defaultRouterTableNames } from '../stores/aws/dynamodb-tables.js';
+import type { ValidatedCircuitBreakerConfig } from '../delivery/index.js';
+import { circuitBreakerConfigFromEnv } from './circuit-breaker-env.js';
 
 /** How `tlr process` runs. */
 export const ExecutionMode = { LAMBDA: 'lambda', SQS: 'sqs', MANUAL: 'manual', SCAN: 'scan' } as const;
@@ -37,6 +39,8 @@ export interface AwsRuntimeConfig {
   readonly scanIntervalSeconds: number;
   /** Objects or messages processed at once (`PROCESSOR_CONCURRENCY`, default 4). */
   readonly concurrency: number;
+  /** Per-destination circuit breakers (`TLR_CIRCUIT_*`); default `defaultCircuitBreakerConfig()`. */
+  readonly circuitBreaker?: ValidatedCircuitBreakerConfig;
   readonly logLevel: LogLevel;
   readonly logLevelWasInvalid: boolean;
 }
@@ -85,6 +89,7 @@ export function awsRuntimeConfigFromEnv(mode: ExecutionMode, env: NodeJS.Process
   const scanIntervalSeconds = positiveInteger(env, 'SCAN_INTERVAL', 60, errors);
   const concurrency = positiveInteger(env, 'PROCESSOR_CONCURRENCY', 4, errors);
   const ttlDays = positiveInteger(env, 'CHECKPOINT_TTL_DAYS', 30, errors);
+  const circuitBreaker = circuitBreakerConfigFromEnv(env, errors);
   const rawLevel = value('LOG_LEVEL');
   const logLevel = parseLogLevel(rawLevel);
   if (errors.length > 0) throw new ConfigValidationError(errors, 'environment');
@@ -105,6 +110,7 @@ export function awsRuntimeConfigFromEnv(mode: ExecutionMode, env: NodeJS.Process
     ...(centralAccountId !== undefined && { centralAccountId }),
     scanIntervalSeconds,
     concurrency,
+    circuitBreaker,
     logLevel,
     logLevelWasInvalid: rawLevel !== undefined && rawLevel.toLowerCase() !== logLevel && rawLevel.toLowerCase() !== 'warning',
   };

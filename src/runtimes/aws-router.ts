@@ -166,6 +166,7 @@ export function createAwsRouter(
     logger,
     registry,
     status: statusRecorder,
+    ...(config.circuitBreaker !== undefined && { circuitBreaker: config.circuitBreaker }),
   });
 
   return {

@@ -25,6 +25,8 @@ import {
 import type { Logger } from '../logging/index.js';
 import { gauge } from '../metrics/index.js';
 import type { DelayedRetryConfig } from '../pipeline/delayed-retry.js';
+import type { ValidatedCircuitBreakerConfig } from '../delivery/index.js';
+import { circuitBreakerConfigFromEnv } from './circuit-breaker-env.js';
 import { createDestinationStatusRecorder } from '../pipeline/status-recorder.js';
 import { createBuiltinSinkRegistry, type SinkRegistry } from '../sinks/registry.js';
 import type { IngestTokenStore } from '../stores/ports.js';
@@ -76,6 +78,8 @@ export interface EmbeddedRouterOptions {
   readonly ingest?: Partial<HttpIngestConfig>;
   readonly concurrency?: number;
   readonly delayedRetry?: DelayedRetryConfig;
+  /** Per-destination circuit breakers; default from `TLR_CIRCUIT_*` in `env` (`circuitBreakerConfigFromEnv`). */
+  readonly circuitBreaker?: ValidatedCircuitBreakerConfig;
   /** Disk budget of the central object store, in bytes. */
   readonly maxObjectStoreBytes?: number;
   readonly sinks?: SinkRegistry;
@@ -232,6 +236,7 @@ export async function startEmbeddedRouter(options: EmbeddedRouterOptions): Promi
   // Checked before anything opens, so a bad Forward setting stops the start with its message.
   const forwardConfig = options.forward ? validateForwardConfig(options.forward.config ?? {}) : undefined;
   const forwardAuth = options.forward?.auth ? validateForwardAuthConfig(options.forward.auth) : undefined;
+  const circuitBreaker = options.circuitBreaker ?? circuitBreakerConfigFromEnv(options.env ?? process.env);
   const stores = openLocalStores(options.dataDir, {
     ...(options.maxObjectStoreBytes !== undefined && { maxObjectBytes: options.maxObjectStoreBytes }),
   });
@@ -261,6 +266,7 @@ export async function startEmbeddedRouter(options: EmbeddedRouterOptions): Promi
     logger,
     registry,
     status,
+    circuitBreaker,
     ...(options.delayedRetry !== undefined && { delayedRetry: options.delayedRetry }),
   });
   const worker = createQueueWorker({

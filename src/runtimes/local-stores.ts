@@ -3,6 +3,7 @@ import type { Registry } from 'prom-client';
 import type { AwsSinkDeps } from '../aws/index.js';
 import type { Logger } from '../logging/index.js';
 import type { DelayedRetryConfig } from '../pipeline/delayed-retry.js';
+import type { ValidatedCircuitBreakerConfig } from '../delivery/index.js';
 import { createProcessor, type Processor } from '../pipeline/processor.js';
 import type { DestinationStatusRecorder } from '../pipeline/status-recorder.js';
 import { createTenantDestinationResolver, type TenantDestinationResolver } from '../pipeline/tenant-destinations.js';
@@ -121,6 +122,8 @@ export function createLocalProcessor(
     aws?: AwsSinkDeps;
     /** Where destination health is reported (tenant status). */
     status?: DestinationStatusRecorder;
+    /** Per-destination circuit breakers; default `defaultCircuitBreakerConfig()`. */
+    circuitBreaker?: ValidatedCircuitBreakerConfig;
   },
 ): { processor: Processor; resolver: TenantDestinationResolver } {
   const { sinks, logger, registry } = options;
@@ -141,6 +144,7 @@ export function createLocalProcessor(
     registry,
     ...(options.delayedRetry !== undefined && { delayedRetry: options.delayedRetry }),
     ...(options.status !== undefined && { status: options.status }),
+    ...(options.circuitBreaker !== undefined && { circuitBreaker: options.circuitBreaker }),
   });
   return { processor, resolver };
 }

@@ -1,4 +1,6 @@
-import type { DestinationStatusUpdate } from './ports.js';
+import { DestinationCircuitState, type DestinationStatusUpdate } from './ports.js';
+
+const CIRCUIT_STATES: readonly string[] = Object.values(DestinationCircuitState);
 
 /**
  * What the destination-status adapters share: the checks on updates, and how several
@@ -43,13 +45,24 @@ export function checkStatusUpdates(updates: readonly DestinationStatusUpdate[]):
     if (delta !== undefined && !Number.isSafeInteger(delta)) {
       throw new RangeError(`${at}: 'pendingRetriesDelta' must be a whole number, got ${delta}.`);
     }
+    if (update.circuit !== undefined) {
+      const { state, openedAtMs, nextProbeAtMs, atMs } = update.circuit;
+      if (!CIRCUIT_STATES.includes(state)) {
+        throw new RangeError(`${at}: 'circuit.state' must be one of ${CIRCUIT_STATES.join(', ')}, got '${String(state)}'.`);
+      }
+      for (const [field, value] of [['atMs', atMs], ['openedAtMs', openedAtMs], ['nextProbeAtMs', nextProbeAtMs]] as const) {
+        if ((field === 'atMs' || value !== undefined) && !isTime(value)) {
+          throw new RangeError(`${at}: 'circuit.${field}' must be a whole number ≥ 0, got ${value}.`);
+        }
+      }
+    }
   });
 }
 
 /**
  * Folds the updates of each destination into one, in first-seen order: the newest success
  * with its own lag (a later one only wins when strictly newer, as in the stores), the newest
- * error, and the sum of the retry deltas. A `lagMs` without its `lastSuccessAtMs` is dropped:
+ * error, the newest circuit state, and the sum of the retry deltas. A `lagMs` without its `lastSuccessAtMs` is dropped:
  * a lag means nothing without the success it measures.
  *
  * @internal
@@ -66,6 +79,9 @@ export function mergeStatusUpdates(updates: readonly DestinationStatusUpdate[]):
     const errorWins =
       update.lastError !== undefined &&
       (previous.lastError === undefined || update.lastError.atMs > previous.lastError.atMs);
+    const circuitWins =
+      update.circuit !== undefined && (previous.circuit === undefined || update.circuit.atMs > previous.circuit.atMs);
+    const circuit = circuitWins ? update.circuit : previous.circuit;
     const delta = (previous.pendingRetriesDelta ?? 0) + (update.pendingRetriesDelta ?? 0);
     const success = successWins ? update : previous;
     const lastError = errorWins ? update.lastError : previous.lastError;
@@ -75,6 +91,7 @@ export function mergeStatusUpdates(updates: readonly DestinationStatusUpdate[]):
       ...(success.lastSuccessAtMs !== undefined && { lastSuccessAtMs: success.lastSuccessAtMs }),
       ...(success.lastSuccessAtMs !== undefined && success.lagMs !== undefined && { lagMs: success.lagMs }),
       ...(lastError !== undefined && { lastError }),
+      ...(circuit !== undefined && { circuit }),
       ...(delta !== 0 && { pendingRetriesDelta: delta }),
     });
   }

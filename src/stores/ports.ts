@@ -315,6 +315,24 @@ export interface DestinationError {
   readonly atMs: number;
 }
 
+/** States of a destination's circuit breaker, as stored and reported. */
+export const DestinationCircuitState = { CLOSED: 'closed', HALF_OPEN: 'half_open', OPEN: 'open' } as const;
+export type DestinationCircuitState = (typeof DestinationCircuitState)[keyof typeof DestinationCircuitState];
+
+/**
+ * A destination's circuit breaker as a replica last reported it. Breakers live in each
+ * replica's memory; the newest report (by `atMs`) wins, whichever replica made it.
+ */
+export interface DestinationCircuit {
+  readonly state: DestinationCircuitState;
+  /** When the circuit opened (epoch ms); with `open` and `half_open`. */
+  readonly openedAtMs?: number;
+  /** When a probe may go through (epoch ms); with `open`. */
+  readonly nextProbeAtMs?: number;
+  /** When the replica reported the state (epoch ms). */
+  readonly atMs: number;
+}
+
 /** A change to what is known of one destination's health. */
 export interface DestinationStatusUpdate {
   readonly tenantId: string;
@@ -326,6 +344,8 @@ export interface DestinationStatusUpdate {
   readonly lastError?: DestinationError;
   /** Change of the number of delayed retries waiting (negative when they came due). */
   readonly pendingRetriesDelta?: number;
+  /** The circuit breaker changed state; kept when newer than the stored one. */
+  readonly circuit?: DestinationCircuit;
 }
 
 /** What is known of one destination's health. */
@@ -337,6 +357,8 @@ export interface DestinationStatusRecord {
   readonly lastError?: DestinationError;
   /** Delayed retries waiting; never below 0. */
   readonly pendingRetries: number;
+  /** The last circuit breaker state reported; absent when no breaker ever changed state. */
+  readonly circuit?: DestinationCircuit;
   readonly updatedAtMs: number;
 }
 

@@ -349,8 +349,10 @@ describe('tlr configs validate|status --api-url', () => {
 
     // Assess
     expect(table.code).toBe(0);
-    expect(table.stdout.split('\n')[0]).toMatch(/^TYPE +ACTIVE +CONFIG +LAST SUCCESS +LAG +RETRIES +DEAD LETTERS +LAST ERROR$/);
-    expect(tableRows(table.stdout)).toEqual([['file', 'true', 'valid', '-', '-', '0', '0', '-']]);
+    expect(table.stdout.split('\n')[0]).toMatch(
+      /^TYPE +ACTIVE +CONFIG +LAST SUCCESS +LAG +RETRIES +DEAD LETTERS +CIRCUIT +LAST ERROR$/,
+    );
+    expect(tableRows(table.stdout)).toEqual([['file', 'true', 'valid', '-', '-', '0', '0', '-', '-']]);
     expect(JSON.parse(json.stdout)).toMatchObject({
       tenant_id: config.tenant_id,
       destinations: [{ type: 'file', active: true, configured: true, pending_retries: 0, dead_letters: 0 }],

@@ -515,6 +515,30 @@ describe('tlr configs status (local store)', () => {
 
     // Assess
     expect(run.code).toBe(0);
-    expect(tableRows(run.stdout)).toEqual([['file', 'true', 'valid', '-', '-', '0', '0', '-']]);
+    expect(tableRows(run.stdout)).toEqual([['file', 'true', 'valid', '-', '-', '0', '0', '-', '-']]);
+  });
+
+  it('shows an open circuit with the time of its next probe', async () => {
+    // Prepare
+    const config = deliveryConfigFactory();
+    await tlr('configs', 'apply', '-f', await configFile(config));
+    const atMs = Date.UTC(2026, 0, 1, 12, 0, 0);
+    await withStores(dataDir, ({ status }) =>
+      status.apply([
+        {
+          tenantId: config.tenant_id,
+          type: 'file',
+          circuit: { state: 'open', openedAtMs: atMs, nextProbeAtMs: atMs + 30_000, atMs },
+        },
+      ]),
+    );
+
+    // Act
+    const run = await tlr('configs', 'status', config.tenant_id);
+
+    // Assess
+    expect(run.code).toBe(0);
+    expect(run.stdout.split('\n')[0]).toMatch(/ CIRCUIT +LAST ERROR$/);
+    expect(tableRows(run.stdout)[0]?.[7]).toBe('open until 2026-01-01T12:00:30.000Z');
   });
 });

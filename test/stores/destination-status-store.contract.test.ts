@@ -170,6 +170,44 @@ describe.each(adapters.map((a) => [a.name, a] as const))('DestinationStatusStore
         });
       });
 
+      it('keeps the newest circuit state with its own times and ignores an older report', async () => {
+        // Prepare
+        const opened = { state: 'open', openedAtMs: START_MS + 100, nextProbeAtMs: START_MS + 30_100, atMs: START_MS + 100 } as const;
+        const halfOpen = { state: 'half_open', openedAtMs: START_MS + 100, atMs: START_MS + 30_200 } as const;
+        await applyEach({ lastError: { code: 'throttled', message: 'Rate exceeded.', atMs: START_MS + 90 } });
+
+        // Act: the older `open` report arrives after the newer `half_open` one.
+        await applyEach({ circuit: halfOpen }, { circuit: opened });
+
+        // Assess
+        expect(await recordOf()).toMatchObject({
+          circuit: halfOpen,
+          lastError: { code: 'throttled', atMs: START_MS + 90 },
+        });
+        expect((await recordOf())?.circuit?.nextProbeAtMs).toBeUndefined();
+      });
+
+      it('clears the open times once a newer report closes the circuit', async () => {
+        // Prepare
+        await applyEach({
+          circuit: { state: 'open', openedAtMs: START_MS + 100, nextProbeAtMs: START_MS + 30_100, atMs: START_MS + 100 },
+        });
+
+        // Act
+        await applyEach({ circuit: { state: 'closed', atMs: START_MS + 31_000 } });
+
+        // Assess
+        expect((await recordOf())?.circuit).toEqual({ state: 'closed', atMs: START_MS + 31_000 });
+      });
+
+      it('reports no circuit for a destination whose breaker never changed state', async () => {
+        // Act
+        await applyEach({ pendingRetriesDelta: 1 });
+
+        // Assess
+        expect((await recordOf())?.circuit).toBeUndefined();
+      });
+
       it('adds up retry deltas, up and down', async () => {
         // Prepare
         await applyEach({ pendingRetriesDelta: 3 }, { pendingRetriesDelta: 2 });
@@ -282,6 +320,9 @@ describe.each(adapters.map((a) => [a.name, a] as const))('DestinationStatusStore
         ['a NaN lagMs', { lastSuccessAtMs: START_MS, lagMs: Number.NaN }],
         ['an error time that is not a number', { lastError: { code: 'x', message: 'X.', atMs: Number('soon') } }],
         ['a fractional pendingRetriesDelta', { pendingRetriesDelta: 0.5 }],
+        ['an unknown circuit state', { circuit: { state: 'ajar' as 'open', atMs: START_MS } }],
+        ['a negative circuit time', { circuit: { state: 'open', atMs: -1 } }],
+        ['a fractional circuit nextProbeAtMs', { circuit: { state: 'open', nextProbeAtMs: 1.5, atMs: START_MS } }],
       ])('refuses a batch holding %s with RangeError, writing none of it', async (_case, bad) => {
         // Prepare
         const updates: DestinationStatusUpdate[] = [

@@ -82,6 +82,23 @@ export const TenantStatusSchema = Type.Object({
       last_error: Type.Optional(Type.Object({ code: Type.String(), message: Type.String(), at: Type.String() })),
       pending_retries: Type.Integer({ description: 'Delayed retries waiting.' }),
       dead_letters: Type.Integer({ description: 'Dead letters not yet redriven.' }),
+      circuit: Type.Optional(
+        Type.Object(
+          {
+            state: Type.Union([Type.Literal('closed'), Type.Literal('half_open'), Type.Literal('open')], {
+              description: 'Open: the destination is not called and its work waits in delayed retries.',
+            }),
+            opened_at: Type.Optional(Type.String({ description: 'When the circuit opened (open, half_open).' })),
+            next_probe_at: Type.Optional(Type.String({ description: 'When one delivery may probe the destination (open).' })),
+            reported_at: Type.String({ description: 'When a router replica reported this state.' }),
+          },
+          {
+            description:
+              "The destination's circuit breaker as a router replica last reported it. Breakers are per replica, " +
+              'in memory; absent until one changed state.',
+          },
+        ),
+      ),
     }),
   ),
   unrouted_dead_letters: Type.Integer({ description: 'Dead letters of objects refused before routing.' }),

@@ -223,6 +223,7 @@ function printStatus(io: CliIo, json: boolean, status: TenantStatusView): void {
         { header: 'LAG', value: (d) => (d.lag_seconds === undefined ? '-' : `${d.lag_seconds} s`), align: 'right' },
         { header: 'RETRIES', value: (d) => d.pending_retries, align: 'right' },
         { header: 'DEAD LETTERS', value: (d) => d.dead_letters, align: 'right' },
+        { header: 'CIRCUIT', value: (d) => circuitText(d.circuit) },
         {
           header: 'LAST ERROR',
           value: (d) => (d.last_error ? `${d.last_error.at} ${d.last_error.code}: ${d.last_error.message}` : '-'),
@@ -234,6 +235,12 @@ function printStatus(io: CliIo, json: boolean, status: TenantStatusView): void {
   if (status.unrouted_dead_letters > 0) {
     io.out(`${status.unrouted_dead_letters} dead letters of objects refused before routing (tlr dlq list).\n`);
   }
+}
+
+/** `closed`, `half_open`, or `open until <next probe>`; `-` when no breaker ever changed state. */
+function circuitText(circuit: TenantStatusView['destinations'][number]['circuit']): string {
+  if (!circuit) return '-';
+  return circuit.state === 'open' && circuit.next_probe_at !== undefined ? `open until ${circuit.next_probe_at}` : circuit.state;
 }
 
 function printAction(

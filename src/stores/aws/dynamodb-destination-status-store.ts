@@ -9,7 +9,12 @@ import {
 import { awsErrorName } from '../../aws/index.js';
 import { ConfigValidationError, type FieldError } from '../../domain/index.js';
 import { checkStatusUpdates, mergeStatusUpdates } from '../destination-status-updates.js';
-import type { DestinationStatusRecord, DestinationStatusStore, DestinationStatusUpdate } from '../ports.js';
+import type {
+  DestinationCircuitState,
+  DestinationStatusRecord,
+  DestinationStatusStore,
+  DestinationStatusUpdate,
+} from '../ports.js';
 import { UnprocessedKeysError } from './dynamodb-checkpoint-store.js';
 import { DestinationStatusAttribute as A } from './dynamodb-tables.js';
 
@@ -51,6 +56,10 @@ const NAMES = {
   '#emsg': A.LAST_ERROR_MESSAGE,
   '#eat': A.LAST_ERROR_AT,
   '#pending': A.PENDING_RETRIES,
+  '#cstate': A.CIRCUIT_STATE,
+  '#copened': A.CIRCUIT_OPENED_AT,
+  '#cprobe': A.CIRCUIT_NEXT_PROBE_AT,
+  '#cat': A.CIRCUIT_AT,
   '#updated': A.UPDATED_AT,
 } as const;
 type NamePlaceholder = keyof typeof NAMES;
@@ -72,7 +81,7 @@ interface UpdatePart {
  * Times never move back even when replicas write at once: a success is written by an
  * UpdateItem conditioned on the stored `last_success_at` being older (or absent), with its
  * lag in the same write (or the stored lag removed), so the lag always belongs to the
- * success beside it; the same for the last error by its time. A failed condition means the
+ * success beside it; the same for the last error and the circuit state, each by its time. A failed condition means the
  * report was stale and is ignored. Retry deltas go through `ADD`, so concurrent reports
  * add up; `pendingRetries` is reported floored at 0. `updated_at` and the delta ride on the
  * first write whose condition holds, or on a write of their own when none does.
@@ -127,6 +136,27 @@ export function createDynamoDestinationStatusStore(options: DynamoDestinationSta
         names: ['#ecode', '#emsg', '#eat'],
         values: { ':ecode': update.lastError.code, ':emsg': update.lastError.message, ':eat': update.lastError.atMs },
         condition: 'attribute_not_exists(#eat) OR #eat < :eat',
+      });
+    }
+    if (update.circuit !== undefined) {
+      const { state, openedAtMs, nextProbeAtMs, atMs } = update.circuit;
+      // The times of an older state must not stay beside a newer one that has none.
+      conditional.push({
+        set: [
+          '#cstate = :cstate',
+          '#cat = :cat',
+          ...(openedAtMs !== undefined ? ['#copened = :copened'] : []),
+          ...(nextProbeAtMs !== undefined ? ['#cprobe = :cprobe'] : []),
+        ],
+        remove: [...(openedAtMs === undefined ? ['#copened'] : []), ...(nextProbeAtMs === undefined ? ['#cprobe'] : [])],
+        names: ['#cstate', '#cat', '#copened', '#cprobe'],
+        values: {
+          ':cstate': state,
+          ':cat': atMs,
+          ...(openedAtMs !== undefined && { ':copened': openedAtMs }),
+          ...(nextProbeAtMs !== undefined && { ':cprobe': nextProbeAtMs }),
+        },
+        condition: 'attribute_not_exists(#cat) OR #cat < :cat',
       });
     }
     // The base must land exactly once: a part whose condition fails writes nothing, its
@@ -262,6 +292,9 @@ function toRecord(item: Record<string, unknown>): DestinationStatusRecord {
   const lastSuccessAtMs = number(A.LAST_SUCCESS_AT);
   const lagMs = number(A.LAG_MS);
   const errorAtMs = number(A.LAST_ERROR_AT);
+  const circuitAtMs = number(A.CIRCUIT_AT);
+  const openedAtMs = number(A.CIRCUIT_OPENED_AT);
+  const nextProbeAtMs = number(A.CIRCUIT_NEXT_PROBE_AT);
   return {
     tenantId: String(item[A.TENANT_ID]),
     type: String(item[A.TYPE]),
@@ -275,6 +308,14 @@ function toRecord(item: Record<string, unknown>): DestinationStatusRecord {
       },
     }),
     pendingRetries: Math.max(0, number(A.PENDING_RETRIES) ?? 0),
+    ...(circuitAtMs !== undefined && {
+      circuit: {
+        state: String(item[A.CIRCUIT_STATE] ?? 'closed') as DestinationCircuitState,
+        ...(openedAtMs !== undefined && { openedAtMs }),
+        ...(nextProbeAtMs !== undefined && { nextProbeAtMs }),
+        atMs: circuitAtMs,
+      },
+    }),
     updatedAtMs: number(A.UPDATED_AT) ?? 0,
   };
 }

@@ -74,6 +74,12 @@ export const DestinationStatusAttribute = {
   LAST_ERROR_AT: 'last_error_at',
   /** The raw sum of the retry deltas; may dip below 0 while reports arrive out of order. */
   PENDING_RETRIES: 'pending_retries',
+  /** The last circuit breaker state a replica reported (`closed`, `half_open`, `open`). */
+  CIRCUIT_STATE: 'circuit_state',
+  CIRCUIT_OPENED_AT: 'circuit_opened_at',
+  CIRCUIT_NEXT_PROBE_AT: 'circuit_next_probe_at',
+  /** When that state was reported; a report only replaces an older one. */
+  CIRCUIT_AT: 'circuit_at',
   UPDATED_AT: 'updated_at',
 } as const;
 

@@ -1,5 +1,10 @@
 import { checkStatusUpdates } from '../destination-status-updates.js';
-import type { DestinationStatusRecord, DestinationStatusStore, DestinationStatusUpdate } from '../ports.js';
+import type {
+  DestinationCircuitState,
+  DestinationStatusRecord,
+  DestinationStatusStore,
+  DestinationStatusUpdate,
+} from '../ports.js';
 import { type Migration, migrate, type SqliteDatabase } from './database.js';
 
 /** What `createSqliteDestinationStatusStore` accepts. */
@@ -17,6 +22,10 @@ interface StatusRow {
   error_message: string | null;
   error_at: number | null;
   pending_retries: number;
+  circuit_state: string | null;
+  circuit_opened_at: number | null;
+  circuit_next_probe_at: number | null;
+  circuit_at: number | null;
   updated_at: number;
 }
 
@@ -43,6 +52,19 @@ const STATUS_MIGRATIONS: readonly Migration[] = [
       `);
     },
   },
+  {
+    version: 2,
+    description: 'destination_status circuit breaker state',
+    up: (db) => {
+      // The last circuit state a replica reported; `circuit_at` orders reports (newest wins).
+      db.exec(`
+        ALTER TABLE destination_status ADD COLUMN circuit_state TEXT;
+        ALTER TABLE destination_status ADD COLUMN circuit_opened_at INTEGER;
+        ALTER TABLE destination_status ADD COLUMN circuit_next_probe_at INTEGER;
+        ALTER TABLE destination_status ADD COLUMN circuit_at INTEGER;
+      `);
+    },
+  },
 ];
 
 /**
@@ -51,7 +73,7 @@ const STATUS_MIGRATIONS: readonly Migration[] = [
  *
  * An `apply` is one transaction. Times never move back: a success replaces the stored one
  * only when strictly newer, and its `lagMs` (or the lack of one) goes with it; the same holds
- * for `lastError` by its `atMs`. Retry deltas add up as given, so reports that arrive out of
+ * for `lastError` by its `atMs`, and for `circuit` by its `atMs`. Retry deltas add up as given, so reports that arrive out of
  * order still sum right; `pendingRetries` is reported floored at 0. Each update stamps
  * `updatedAtMs` with the time of the apply, even when its times were too old to keep.
  *
@@ -72,9 +94,11 @@ export function createSqliteDestinationStatusStore(
   // success test can decide both `lag_ms` and `last_success_at`.
   const upsert = db.prepare<[StatusRow]>(
     `INSERT INTO destination_status
-       (tenant_id, type, last_success_at, lag_ms, error_code, error_message, error_at, pending_retries, updated_at)
+       (tenant_id, type, last_success_at, lag_ms, error_code, error_message, error_at, pending_retries,
+        circuit_state, circuit_opened_at, circuit_next_probe_at, circuit_at, updated_at)
      VALUES
-       (@tenant_id, @type, @last_success_at, @lag_ms, @error_code, @error_message, @error_at, @pending_retries, @updated_at)
+       (@tenant_id, @type, @last_success_at, @lag_ms, @error_code, @error_message, @error_at, @pending_retries,
+        @circuit_state, @circuit_opened_at, @circuit_next_probe_at, @circuit_at, @updated_at)
      ON CONFLICT (tenant_id, type) DO UPDATE SET
        last_success_at = CASE WHEN ${newer('last_success_at')} THEN excluded.last_success_at ELSE last_success_at END,
        lag_ms = CASE WHEN ${newer('last_success_at')} THEN excluded.lag_ms ELSE lag_ms END,
@@ -82,6 +106,11 @@ export function createSqliteDestinationStatusStore(
        error_message = CASE WHEN ${newer('error_at')} THEN excluded.error_message ELSE error_message END,
        error_at = CASE WHEN ${newer('error_at')} THEN excluded.error_at ELSE error_at END,
        pending_retries = pending_retries + excluded.pending_retries,
+       circuit_state = CASE WHEN ${newer('circuit_at')} THEN excluded.circuit_state ELSE circuit_state END,
+       circuit_opened_at = CASE WHEN ${newer('circuit_at')} THEN excluded.circuit_opened_at ELSE circuit_opened_at END,
+       circuit_next_probe_at =
+         CASE WHEN ${newer('circuit_at')} THEN excluded.circuit_next_probe_at ELSE circuit_next_probe_at END,
+       circuit_at = CASE WHEN ${newer('circuit_at')} THEN excluded.circuit_at ELSE circuit_at END,
        updated_at = excluded.updated_at`,
   );
   const selectTenant = db.prepare<[string], StatusRow>(
@@ -115,7 +144,7 @@ export function createSqliteDestinationStatusStore(
 }
 
 /** The SQL test "the incoming time is set and later than the stored one (or none is stored)". */
-function newer(column: 'last_success_at' | 'error_at'): string {
+function newer(column: 'last_success_at' | 'error_at' | 'circuit_at'): string {
   return `(excluded.${column} IS NOT NULL AND (${column} IS NULL OR excluded.${column} > ${column}))`;
 }
 
@@ -131,6 +160,10 @@ function toRow(update: DestinationStatusUpdate, nowMs: number): StatusRow {
     error_message: update.lastError?.message ?? null,
     error_at: update.lastError?.atMs ?? null,
     pending_retries: update.pendingRetriesDelta ?? 0,
+    circuit_state: update.circuit?.state ?? null,
+    circuit_opened_at: update.circuit?.openedAtMs ?? null,
+    circuit_next_probe_at: update.circuit?.nextProbeAtMs ?? null,
+    circuit_at: update.circuit?.atMs ?? null,
     updated_at: nowMs,
   };
 }
@@ -145,6 +178,14 @@ function toRecord(row: StatusRow): DestinationStatusRecord {
       lastError: { code: row.error_code ?? '', message: row.error_message ?? '', atMs: row.error_at },
     }),
     pendingRetries: Math.max(0, row.pending_retries),
+    ...(row.circuit_at !== null && {
+      circuit: {
+        state: (row.circuit_state ?? 'closed') as DestinationCircuitState,
+        ...(row.circuit_opened_at !== null && { openedAtMs: row.circuit_opened_at }),
+        ...(row.circuit_next_probe_at !== null && { nextProbeAtMs: row.circuit_next_probe_at }),
+        atMs: row.circuit_at,
+      },
+    }),
     updatedAtMs: row.updated_at,
   };
 }

@@ -818,6 +818,34 @@ export function describeConfigApiRoutes(backend: ConfigApiBackend): void {
         });
       });
 
+      it('reports the circuit state a replica last reported, with when it opened and when it probes next', async () => {
+        // Prepare
+        const tenant = tenantIdFactory();
+        await created(tenant, configBodyFactory('file'));
+        await created(tenant, configBodyFactory('s3'));
+        const openedAtMs = Date.UTC(2025, 0, 2, 3, 4, 5, 0);
+        await stores.status.apply([
+          {
+            tenantId: tenant,
+            type: 's3',
+            circuit: { state: 'open', openedAtMs, nextProbeAtMs: openedAtMs + 30_000, atMs: openedAtMs },
+          },
+        ]);
+
+        // Act
+        const response = await api.call('GET', apiPath.status(tenant));
+
+        // Assess
+        expect(response.status).toBe(200);
+        expect(response.body.destinations[0].circuit).toBeUndefined();
+        expect(response.body.destinations[1].circuit).toEqual({
+          state: 'open',
+          opened_at: iso(openedAtMs),
+          next_probe_at: iso(openedAtMs + 30_000),
+          reported_at: iso(openedAtMs),
+        });
+      });
+
       it('reports a disabled, an expired and an unreadable config as inactive', async () => {
         // Prepare
         const tenant = tenantIdFactory();

@@ -27,7 +27,7 @@ afterEach(async () => {
 });
 
 describe('createSqliteDestinationStatusStore', () => {
-  it("records its schema as component 'destination_status', version 1, and opens an existing database again", () => {
+  it("records its schema as component 'destination_status', version 2, and opens an existing database again", () => {
     // Prepare
     createSqliteDestinationStatusStore(open());
 
@@ -37,8 +37,36 @@ describe('createSqliteDestinationStatusStore', () => {
 
     // Assess
     expect(reopened.prepare("SELECT version FROM schema_versions WHERE component = 'destination_status'").get()).toEqual({
-      version: 1,
+      version: 2,
     });
+  });
+
+  it('adds the circuit columns to a version 1 table, keeping its rows', async () => {
+    // Prepare: the table as version 1 made it, with one row.
+    const db = open();
+    db.exec(`CREATE TABLE destination_status (
+               tenant_id TEXT NOT NULL, type TEXT NOT NULL, last_success_at INTEGER, lag_ms INTEGER,
+               error_code TEXT, error_message TEXT, error_at INTEGER, pending_retries INTEGER NOT NULL,
+               updated_at INTEGER NOT NULL, PRIMARY KEY (tenant_id, type))`);
+    db.exec(`INSERT INTO destination_status VALUES ('t1', 's3', ${START_MS}, 5, NULL, NULL, NULL, 2, ${START_MS})`);
+    db.exec("INSERT INTO schema_versions (component, version, applied_at) VALUES ('destination_status', 1, 'then')");
+
+    // Act
+    const store = createSqliteDestinationStatusStore(db, { now: () => START_MS + 1 });
+    await store.apply([{ tenantId: 't1', type: 's3', circuit: { state: 'open', nextProbeAtMs: START_MS + 9, atMs: START_MS } }]);
+
+    // Assess
+    expect(await store.listTenant('t1')).toEqual([
+      {
+        tenantId: 't1',
+        type: 's3',
+        lastSuccessAtMs: START_MS,
+        lagMs: 5,
+        pendingRetries: 2,
+        circuit: { state: 'open', nextProbeAtMs: START_MS + 9, atMs: START_MS },
+        updatedAtMs: START_MS + 1,
+      },
+    ]);
   });
 
   it('writes all of an apply or none of it when a write fails midway', async () => {
