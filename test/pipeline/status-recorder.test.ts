@@ -94,6 +94,23 @@ describe('createDestinationStatusRecorder', () => {
     ]);
   });
 
+  it('keeps the newest circuit state, also when a failed flush is merged with newer reports', async () => {
+    // Prepare
+    const store = failingFront(await sqliteStatusStore());
+    const recorder = createDestinationStatusRecorder({ store, logger: silentLogger, flushIntervalMs: 0 });
+    const tenant = `tenant-${randomId()}`;
+    recorder.circuit(tenant, 's3', { state: 'open', openedAtMs: 100, nextProbeAtMs: 30_100, atMs: 100 });
+    recorder.circuit(tenant, 's3', { state: 'closed', atMs: 50 });
+    // Act
+    store.failing = true;
+    await recorder.flush();
+    recorder.circuit(tenant, 's3', { state: 'half_open', openedAtMs: 100, atMs: 30_200 });
+    store.failing = false;
+    await recorder.close();
+    // Assess
+    expect((await store.listTenant(tenant))[0]?.circuit).toEqual({ state: 'half_open', openedAtMs: 100, atMs: 30_200 });
+  });
+
   it('writes nothing when nothing was reported', async () => {
     // Prepare
     const store = failingFront(await sqliteStatusStore());
