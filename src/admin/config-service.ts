@@ -9,6 +9,7 @@ import {
   readDeliveryConfig,
   RouterError,
   TENANT_SETTINGS_TYPE,
+  tenantSettingsFieldErrors,
   type ValidatedDeliveryConfig,
   validateDeliveryConfig,
 } from '../domain/index.js';
@@ -295,6 +296,17 @@ export function createConfigService(deps: ConfigServiceDeps): ConfigService {
       }
     }
     const input = body as Record<string, unknown>;
+    if (input['type'] === TENANT_SETTINGS_TYPE) {
+      // The settings row has its own schema (rate limits, quota): every field is checked there.
+      const schemaErrors = tenantSettingsFieldErrors(input);
+      const settingsErrors = [
+        ...schemaErrors,
+        ...unsafeNumberErrors(input, '').filter((e) => !schemaErrors.some((f) => f.field === e.field)),
+      ];
+      return settingsErrors.length === 0
+        ? { config: input as ValidatedDeliveryConfig, unknown: [], errors: [] }
+        : { unknown: [], errors: settingsErrors };
+    }
     const parsed = typeof input['type'] === 'string' ? parseConfigType(input['type']) : undefined;
     const spec = parsed ? sinks.get(parsed.kind)?.spec : undefined;
     const unknown: string[] = [];
@@ -456,7 +468,7 @@ export function createConfigService(deps: ConfigServiceDeps): ConfigService {
         if (value === null) delete base[field];
         else base[field] = value;
       }
-      checkFieldNames(changes);
+      if (type !== TENANT_SETTINGS_TYPE) checkFieldNames(changes);
       // The patch applies to the row as read; if another request changes the row before this
       // write, the write conflicts rather than undoing that change.
       return replaceRow(existing, validateForWrite(base), AuditAction.UPDATE, actor);
@@ -509,6 +521,12 @@ export function createConfigService(deps: ConfigServiceDeps): ConfigService {
         field_errors,
         steps,
       });
+      if (type === TENANT_SETTINGS_TYPE) {
+        const settingsErrors = tenantSettingsFieldErrors(row);
+        return report(settingsErrors, [
+          { step: 'live_check', status: AccessCheckStatus.SKIPPED, message: 'The tenant settings row has no live check.' },
+        ]);
+      }
       let config: ValidatedDeliveryConfig;
       try {
         config = validateDeliveryConfig(stripTimestamps(row), sinks.lookup);

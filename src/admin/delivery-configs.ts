@@ -6,6 +6,7 @@ import {
   TENANT_SETTINGS_TYPE,
   type ValidatedDeliveryConfig,
   validateDeliveryConfig,
+  validateTenantSettings,
 } from '../domain/index.js';
 import type { SinkRegistry } from '../sinks/registry.js';
 import type { DeliveryConfigStore } from '../stores/ports.js';
@@ -58,7 +59,11 @@ export async function applyDeliveryConfigs(
   const invalid: IndexedConfigErrors[] = [];
   inputs.forEach((input, index) => {
     try {
-      validated.push(validateDeliveryConfig(stripTimestamps(input), sinks.lookup));
+      const body = stripTimestamps(input);
+      if (isSettingsRow(body)) {
+        validateTenantSettings(body);
+        validated.push(body as ValidatedDeliveryConfig);
+      } else validated.push(validateDeliveryConfig(body, sinks.lookup));
     } catch (error) {
       if (!(error instanceof ConfigValidationError)) throw error;
       const row = (typeof input === 'object' && input !== null ? input : {}) as Record<string, unknown>;
@@ -100,6 +105,10 @@ export function stripTimestamps(input: unknown): unknown {
   if (typeof input !== 'object' || input === null || Array.isArray(input)) return input;
   const { created_at: _c, updated_at: _u, ...rest } = input as Record<string, unknown>;
   return rest;
+}
+
+function isSettingsRow(input: unknown): input is Record<string, unknown> {
+  return typeof input === 'object' && input !== null && (input as Record<string, unknown>)['type'] === TENANT_SETTINGS_TYPE;
 }
 
 /** A stored row with how it reads: usable, usable with warnings, or not. */

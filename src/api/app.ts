@@ -3,6 +3,7 @@ import swaggerUi from '@fastify/swagger-ui';
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { Registry } from 'prom-client';
 import Type, { type Static } from 'typebox';
+import type { BackpressureCheck } from '../ingest/backpressure.js';
 import type { TokenAuthenticator } from '../ingest/http/auth.js';
 import type { HttpIngestConfig } from '../ingest/http/config.js';
 import { httpIngestPlugin } from '../ingest/http/plugin.js';
@@ -58,6 +59,8 @@ export interface ApiIngestOptions {
   readonly config: HttpIngestConfig;
   /** The clock for receive times; default `Date.now`. */
   readonly now?: () => number;
+  /** Refuses requests (503 + Retry-After) while delivery is behind or the store is full. */
+  readonly backpressure?: BackpressureCheck;
 }
 
 /** What the API app is built from. */

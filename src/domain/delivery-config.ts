@@ -138,8 +138,13 @@ function fieldPath(instancePath: string): string {
 function schemaAt(root: TSchema, instancePath: string): TSchema | undefined {
   let node: TSchema | undefined = root;
   for (const part of instancePath.split('/').slice(1)) {
-    const n = node as { properties?: Record<string, TSchema>; items?: TSchema } | undefined;
-    node = /^\d+$/.test(part) ? n?.items : n?.properties?.[part];
+    const n = node as
+      | { properties?: Record<string, TSchema>; items?: TSchema; patternProperties?: Record<string, TSchema> }
+      | undefined;
+    // A record (`patternProperties`) has one value schema, whatever the key.
+    node = /^\d+$/.test(part)
+      ? n?.items
+      : (n?.properties?.[part] ?? Object.values(n?.patternProperties ?? {})[0]);
   }
   return node;
 }

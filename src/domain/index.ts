@@ -17,6 +17,20 @@ export {
   validateDeliveryConfig,
 } from './delivery-config.js';
 export {
+  DEFAULT_BURST_SECONDS,
+  type DestinationRateLimit,
+  DestinationRateLimitSchema,
+  MAX_BURST_SECONDS,
+  NO_TENANT_SETTINGS,
+  readTenantSettings,
+  type TenantRateLimit,
+  TenantRateLimitSchema,
+  type TenantSettings,
+  tenantSettingsFieldErrors,
+  TenantSettingsSchema,
+  validateTenantSettings,
+} from './tenant-settings.js';
+export {
   AbortedError,
   ConfigValidationError,
   CorruptObjectError,

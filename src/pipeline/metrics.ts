@@ -19,6 +19,12 @@ export interface ProcessorMetrics {
   readonly circuitState: Gauge<'tenant' | 'destination'>;
   readonly circuitTransitions: Counter<'tenant' | 'destination' | 'to'>;
   readonly circuitShortCircuits: Counter<'tenant' | 'destination'>;
+  /** Deliveries over a rate limit handed to the delayed retry; `destination` is the config type. */
+  readonly rateLimited: Counter<'tenant' | 'destination'>;
+  /** Batches that waited (briefly) for rate-limit tokens before being sent. */
+  readonly rateLimitWaits: Counter<'tenant' | 'destination'>;
+  /** Deliveries dead-lettered because the tenant's daily byte quota was used up. */
+  readonly quotaExceeded: Counter<'tenant' | 'destination'>;
 }
 
 /** Declares the processor's metrics on a registry. */
@@ -95,6 +101,21 @@ export function createProcessorMetrics(registry: Registry): ProcessorMetrics {
     circuitShortCircuits: counter(registry, {
       name: 'tlr_destination_circuit_short_circuits_total',
       help: 'Deliveries of one object not tried because the circuit was open; each went to a delayed retry.',
+      labelNames: ['tenant', 'destination'],
+    }),
+    rateLimited: counter(registry, {
+      name: 'tlr_rate_limited_total',
+      help: 'Deliveries over a tenant or destination rate limit (this replica), handed to a delayed retry.',
+      labelNames: ['tenant', 'destination'],
+    }),
+    rateLimitWaits: counter(registry, {
+      name: 'tlr_rate_limit_waits_total',
+      help: 'Batches that waited briefly for rate-limit tokens before being sent.',
+      labelNames: ['tenant', 'destination'],
+    }),
+    quotaExceeded: counter(registry, {
+      name: 'tlr_quota_exceeded_total',
+      help: "Deliveries dead-lettered (reason quota_exceeded) because the tenant's daily byte quota was used up.",
       labelNames: ['tenant', 'destination'],
     }),
   };

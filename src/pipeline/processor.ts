@@ -3,7 +3,11 @@ import {
   CIRCUIT_STATE_VALUE,
   type CircuitBreakerRegistry,
   createCircuitBreakerRegistry,
+  createTokenBuckets,
   sendWithRetry,
+  sleep,
+  type TokenBuckets,
+  type TokenRequest,
   validateCircuitBreakerConfig,
   type ValidatedCircuitBreakerConfig,
 } from '../delivery/index.js';
@@ -17,7 +21,9 @@ import {
   ObjectKeyError,
   ObjectNotFoundError,
   parseObjectKey,
+  DEFAULT_BURST_SECONDS,
   RetriesExhaustedError,
+  type TenantSettings,
 } from '../domain/index.js';
 import type { Logger } from '../logging/index.js';
 import type { Batch, SinkPlanner } from '../sinks/types.js';
@@ -27,7 +33,9 @@ import type {
   NewDeadLetter,
   NotificationQueue,
   ObjectStore,
+  TenantQuotaStore,
 } from '../stores/ports.js';
+import { utcDay } from '../stores/ports.js';
 import { type DelayedRetryConfig, defaultDelayedRetryConfig, delayedRetryDelayMs } from './delayed-retry.js';
 import { createProcessorMetrics, type ProcessorMetrics } from './metrics.js';
 import type { DestinationStatusRecorder } from './status-recorder.js';
@@ -43,10 +51,29 @@ export const DeadLetterReason = {
   OBJECT_NOT_FOUND: 'object_not_found',
   CORRUPT_OBJECT: 'corrupt_object',
   RETRIES_EXHAUSTED: 'retries_exhausted',
+  /** The tenant's daily byte quota was used up; redrive after the UTC day ends. */
+  QUOTA_EXCEEDED: 'quota_exceeded',
 } as const;
 
 /** The reason of a delivery not tried because the destination's circuit is open (then retried later). */
 export const CIRCUIT_OPEN_REASON = 'circuit_open';
+
+/**
+ * The reason of a delivery not tried because it was over a tenant or destination rate limit
+ * (then retried later). Such a retry does not use up a delayed-retry attempt.
+ */
+export const RATE_LIMITED_REASON = 'rate_limited';
+
+/** Over a rate limit, a batch waits for tokens this long at most before it is handed to the delayed retry. */
+export const DEFAULT_RATE_LIMIT_MAX_WAIT_MS = 1_000;
+
+/** Per-replica rate limiting of the processor. */
+export interface ProcessorRateLimitOptions {
+  /** The longest wait for tokens before a batch is handed to the delayed retry. Default 1 s. */
+  readonly maxWaitMs?: number;
+  /** The token buckets; default: new ones on the processor's clock. */
+  readonly buckets?: TokenBuckets;
+}
 
 /** What happened to one destination of one object. */
 export const DestinationStatus = {
@@ -113,6 +140,13 @@ export interface ProcessorOptions {
    * work goes to the delayed retry, as after a recoverable failure.
    */
   readonly circuitBreaker?: ValidatedCircuitBreakerConfig;
+  /**
+   * The daily byte counters shared by the replicas, for the tenants' `daily_byte_quota`.
+   * Without it the quota is not enforced (a warning per tenant says so).
+   */
+  readonly quotas?: TenantQuotaStore;
+  /** Rate limits of the tenants' settings rows, enforced per replica. */
+  readonly rateLimit?: ProcessorRateLimitOptions;
   readonly maxLineBytes?: number;
   readonly now?: () => number;
   readonly random?: () => number;
@@ -173,6 +207,34 @@ interface Failure {
   readonly retryable: boolean;
   readonly reason: string;
   readonly message: string;
+  /** The earliest a delayed retry is worth trying (rate limits). */
+  readonly retryAfterMs?: number;
+}
+
+/** A retry that does not use up an attempt: the destination was not asked, or the tenant was over budget. */
+function usesNoAttempt(failure: Failure): boolean {
+  return failure === NOT_ATTEMPTED || failure.reason === RATE_LIMITED_REASON;
+}
+
+/** Why a batch was not sent: over a rate limit for longer than the processor waits. */
+function rateLimitedFailure(waitMs: number): Failure {
+  return {
+    retryable: true,
+    reason: RATE_LIMITED_REASON,
+    message: `Over the tenant's rate limit for ${waitMs} ms more; the delivery was handed to a delayed retry.`,
+    retryAfterMs: waitMs,
+  };
+}
+
+/** Why a batch and the rest of its object were dead-lettered: the daily quota is used up. */
+function quotaExceededFailure(day: string, cap: number, used: number, bytes: number): Failure {
+  return {
+    retryable: false,
+    reason: DeadLetterReason.QUOTA_EXCEEDED,
+    message:
+      `The tenant's daily byte quota is used up (${used} of ${cap} bytes on ${day} UTC; this batch had ${bytes}); ` +
+      'the rest of the object for this destination was not sent. Redrive it after the UTC day ends.',
+  };
 }
 
 /** Where one destination stands on one object once reading and sending are over. */
@@ -223,11 +285,11 @@ function failureOf(error: unknown): { retryable: boolean; reason: string; messag
 }
 
 /**
- * The checkpoint store failed: progress cannot be recorded, so the message must not be
- * acknowledged or rescheduled; it is given back to the queue as it is.
+ * The checkpoint or quota store failed: progress or a reservation cannot be recorded, so the
+ * message must not be acknowledged or rescheduled; it is given back to the queue as it is.
  */
-class CheckpointSaveError extends Error {
-  override readonly name = 'CheckpointSaveError';
+class StoreWriteError extends Error {
+  override readonly name = 'StoreWriteError';
 }
 
 /**
@@ -243,6 +305,9 @@ export function createProcessor(options: ProcessorOptions): BatchProcessor {
   const now = options.now ?? Date.now;
   const random = options.random ?? Math.random;
   const { logger } = options;
+  const buckets = options.rateLimit?.buckets ?? createTokenBuckets({ now });
+  const rateLimitMaxWaitMs = options.rateLimit?.maxWaitMs ?? DEFAULT_RATE_LIMIT_MAX_WAIT_MS;
+  const quotaWarned = new Set<string>();
 
   const status = options.status;
   const breakers: CircuitBreakerRegistry = createCircuitBreakerRegistry(
@@ -307,6 +372,56 @@ export function createProcessor(options: ProcessorOptions): BatchProcessor {
     for (const type of item.destinations ?? []) status.retryDue(parsed.tenantId, type);
   };
 
+  /**
+   * The rate limits (tenant, then destination; events and bytes) and the daily quota, before
+   * one batch is sent. Waits briefly for tokens when that is enough.
+   * @returns undefined to send the batch, else why not
+   * @throws AbortedError when `signal` aborts a wait; StoreWriteError when the quota store fails
+   */
+  const admit = async (
+    tenantId: string,
+    settings: TenantSettings | undefined,
+    type: string,
+    batch: Batch,
+    signal: AbortSignal,
+  ): Promise<Failure | undefined> => {
+    if (!settings) return undefined;
+    const labels = { tenant: tenantId, destination: type };
+    const requests = rateRequests(tenantId, type, settings, batch);
+    if (requests.length > 0) {
+      const taken = buckets.take(requests, rateLimitMaxWaitMs);
+      if (!taken.ok) {
+        metrics.rateLimited.inc(labels);
+        return rateLimitedFailure(taken.waitMs);
+      }
+      if (taken.waitMs > 0) {
+        metrics.rateLimitWaits.inc(labels);
+        await sleep(taken.waitMs, signal);
+      }
+    }
+    const cap = settings.dailyByteQuota;
+    if (cap === undefined) return undefined;
+    if (!options.quotas) {
+      if (!quotaWarned.has(tenantId)) {
+        quotaWarned.add(tenantId);
+        logger.warn('A tenant has a daily byte quota but this processor has no quota store; it is not enforced.', {
+          tenant: tenantId,
+        });
+      }
+      return undefined;
+    }
+    const day = utcDay(now());
+    let reservation: Awaited<ReturnType<TenantQuotaStore['add']>>;
+    try {
+      reservation = await options.quotas.add(tenantId, day, batch.bytes, cap);
+    } catch (cause) {
+      throw new StoreWriteError('Reserving daily quota failed.', { cause });
+    }
+    if (reservation.allowed) return undefined;
+    metrics.quotaExceeded.inc(labels);
+    return quotaExceededFailure(day, cap, reservation.used, batch.bytes);
+  };
+
   const sendBatches = async (
     item: WorkItem,
     object: LogObjectKey,
@@ -314,11 +429,17 @@ export function createProcessor(options: ProcessorOptions): BatchProcessor {
     d: Delivery,
     batches: Batch[],
     signal: AbortSignal,
+    settings: TenantSettings | undefined,
   ) => {
     const { destination } = d;
     const labels = { tenant: object.tenantId, kind: destination.kind };
     for (const batch of batches) {
       if (d.failure) return;
+      const refused = await admit(object.tenantId, settings, destination.type, batch, signal);
+      if (refused) {
+        d.failure = refused;
+        return;
+      }
       try {
         await sendWithRetry((b, s) => destination.sink.send(b, s), batch, destination.sink.retry, signal, {
           now,
@@ -346,7 +467,7 @@ export function createProcessor(options: ProcessorOptions): BatchProcessor {
           done: false,
         });
       } catch (cause) {
-        throw new CheckpointSaveError('Saving a checkpoint failed.', { cause });
+        throw new StoreWriteError('Saving a checkpoint failed.', { cause });
       }
       d.accepted = batch.lastOffset;
       d.delivered += batch.count;
@@ -385,7 +506,7 @@ export function createProcessor(options: ProcessorOptions): BatchProcessor {
         });
         continue;
       }
-      if (d.failure.retryable && (item.attempt < delayedRetry.maxAttempts || d.failure === NOT_ATTEMPTED)) {
+      if (d.failure.retryable && (item.attempt < delayedRetry.maxAttempts || usesNoAttempt(d.failure))) {
         toRetry.push(d);
         continue;
       }
@@ -411,9 +532,14 @@ export function createProcessor(options: ProcessorOptions): BatchProcessor {
     }
 
     if (toRetry.length > 0) {
-      // Work that never reached the destination does not use up an attempt.
-      const attempt = toRetry.every((d) => d.failure === NOT_ATTEMPTED) ? item.attempt : item.attempt + 1;
-      const delayMs = delayedRetryDelayMs(attempt, delayedRetry, random);
+      // Work that never reached the destination, or was over a rate limit, does not use up an attempt.
+      const attempt = toRetry.every((d) => usesNoAttempt(d.failure!)) ? item.attempt : item.attempt + 1;
+      // Over a rate limit: not before the tokens are back (within the queue's longest delay).
+      const notBeforeMs = Math.max(0, ...toRetry.map((d) => d.failure!.retryAfterMs ?? 0));
+      const delayMs = Math.min(
+        delayedRetry.maxDelayMs,
+        Math.max(notBeforeMs, delayedRetryDelayMs(attempt, delayedRetry, random)),
+      );
       await options.queue.send(
         encodeWorkItem({
           ...item,
@@ -429,7 +555,8 @@ export function createProcessor(options: ProcessorOptions): BatchProcessor {
         if (d.failure!.reason === CIRCUIT_OPEN_REASON) {
           // The last error stays the destination's own; the circuit state tells why it was not called.
           metrics.circuitShortCircuits.inc({ tenant: tenantId, destination: d.destination.type });
-        } else {
+        } else if (d.failure!.reason !== RATE_LIMITED_REASON) {
+          // Over budget is the tenant's own choice, not the destination's error (counted in tlr_rate_limited_total).
           status?.failure(tenantId, d.destination.type, { code: d.failure!.reason, message: d.failure!.message, atMs: now() });
         }
         metrics.delayedRetries.inc({ tenant: tenantId, kind: d.destination.kind });
@@ -465,7 +592,7 @@ export function createProcessor(options: ProcessorOptions): BatchProcessor {
    */
   const readFailureOf = (error: unknown, key: string, signal: AbortSignal): Failure => {
     if (error instanceof AbortedError || signal.aborted) throw error instanceof AbortedError ? error : new AbortedError();
-    if (error instanceof CheckpointSaveError) throw error.cause;
+    if (error instanceof StoreWriteError) throw error.cause;
     if (error instanceof ObjectNotFoundError) {
       return { retryable: false, reason: DeadLetterReason.OBJECT_NOT_FOUND, message: error.message };
     }
@@ -588,7 +715,7 @@ export function createProcessor(options: ProcessorOptions): BatchProcessor {
               const closed = d.planner.add(record);
               if (closed.length > 0) batches.push(...closed);
             }
-            if (batches.length > 0) sends.push(sendBatches(item, object, lastModifiedMs, d, batches, signal));
+            if (batches.length > 0) sends.push(sendBatches(item, object, lastModifiedMs, d, batches, signal, tenant.settings));
           }
           if (sends.length > 0) await settleAll(sends);
           if (deliveries.every((d) => d.failure)) break;
@@ -601,7 +728,7 @@ export function createProcessor(options: ProcessorOptions): BatchProcessor {
       await settleAll(
         deliveries
           .filter((d) => !d.failure)
-          .map((d) => sendBatches(item, object, lastModifiedMs, d, d.planner.flush(), signal)),
+          .map((d) => sendBatches(item, object, lastModifiedMs, d, d.planner.flush(), signal, tenant.settings)),
       );
     };
     try {
@@ -701,7 +828,7 @@ export function createProcessor(options: ProcessorOptions): BatchProcessor {
       try {
         await options.checkpoints.save(checkpointKey(items[item]!), lane.destination.id, { offset, done: false });
       } catch (cause) {
-        throw new CheckpointSaveError('Saving a checkpoint failed.', { cause });
+        throw new StoreWriteError('Saving a checkpoint failed.', { cause });
       }
       // A batch spanning objects only tells its total: count the records it covered instead.
       lane.delivered[item]! += count ?? offset - lane.accepted[item]!;
@@ -711,6 +838,14 @@ export function createProcessor(options: ProcessorOptions): BatchProcessor {
       const labels = { tenant: tenantId, kind: lane.destination.kind };
       for (const batch of batches) {
         if (lane.failure) return;
+        const refused = await admit(tenantId, tenant.settings, lane.destination.type, batch, signal);
+        if (refused) {
+          lane.failure = refused;
+          lane.failedFrom = Math.floor(batch.firstOffset / OFFSET_STRIDE);
+          // Over the quota, every later object of the group is refused too: dead-letter them alike.
+          lane.failedTo = refused.retryable ? Math.floor(batch.lastOffset / OFFSET_STRIDE) : count - 1;
+          return;
+        }
         try {
           await sendWithRetry((b, s) => lane.destination.sink.send(b, s), batch, lane.destination.sink.retry, signal, {
             now,
@@ -780,7 +915,7 @@ export function createProcessor(options: ProcessorOptions): BatchProcessor {
       }
       await settleAll(lanes.filter((l) => !l.failure).map((l) => sendLane(l, l.planner.flush(), lastModifiedMs)));
     } catch (error) {
-      if (error instanceof CheckpointSaveError) throw error.cause;
+      if (error instanceof StoreWriteError) throw error.cause;
       throw error;
     } finally {
       // A probe that sent nothing (read failure, nothing left to send, abort) gives its slot back.
@@ -986,4 +1121,21 @@ function summarize(outcomes: readonly DestinationOutcome[]): ItemResult {
   if (outcomes.some((o) => o.status === DestinationStatus.RETRY_SCHEDULED)) return ItemResult.RETRY_SCHEDULED;
   if (outcomes.some((o) => o.status === DestinationStatus.DEAD_LETTERED)) return ItemResult.DEAD_LETTERED;
   return ItemResult.COMPLETED;
+}
+
+/** The tokens one batch takes: events and bytes from the tenant's bucket and the destination's. */
+function rateRequests(tenantId: string, type: string, settings: TenantSettings, batch: Batch): TokenRequest[] {
+  const requests: TokenRequest[] = [];
+  const burstSeconds = settings.rateLimit?.burst_seconds ?? DEFAULT_BURST_SECONDS;
+  const add = (key: string, limit: { events_per_second?: number; bytes_per_second?: number } | undefined) => {
+    if (limit?.events_per_second !== undefined) {
+      requests.push({ key: `${key}:events`, tokens: batch.count, ratePerSecond: limit.events_per_second, burstSeconds });
+    }
+    if (limit?.bytes_per_second !== undefined) {
+      requests.push({ key: `${key}:bytes`, tokens: batch.bytes, ratePerSecond: limit.bytes_per_second, burstSeconds });
+    }
+  };
+  add(tenantId, settings.rateLimit);
+  add(`${tenantId}/${type}`, settings.destinationRateLimits?.[type]);
+  return requests;
 }

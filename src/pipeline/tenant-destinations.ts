@@ -5,7 +5,9 @@ import {
   destinationId,
   parseConfigType,
   readDeliveryConfig,
+  readTenantSettings,
   TENANT_SETTINGS_TYPE,
+  type TenantSettings,
   type ValidatedDeliveryConfig,
 } from '../domain/index.js';
 import type { Logger } from '../logging/index.js';
@@ -35,6 +37,11 @@ export interface InvalidDestination {
 export interface TenantDestinations {
   readonly destinations: readonly ResolvedDestination[];
   readonly invalid: readonly InvalidDestination[];
+  /**
+   * The tenant's settings row (`type = "tenant"`: rate limits, daily quota), read leniently;
+   * absent when the tenant has none.
+   */
+  readonly settings?: TenantSettings;
 }
 
 export interface TenantDestinationResolver {
@@ -127,9 +134,23 @@ export function createTenantDestinationResolver(
     const rows = await options.store.listTenant(tenantId);
     const destinations: ResolvedDestination[] = [];
     const invalid: InvalidDestination[] = [];
+    let settings: TenantSettings | undefined;
     for (const row of rows) {
       const type = typeof row['type'] === 'string' ? row['type'] : '';
-      if (type === TENANT_SETTINGS_TYPE) continue;
+      if (type === TENANT_SETTINGS_TYPE) {
+        const read = readTenantSettings(row);
+        settings = read.settings;
+        if (read.warnings.length > 0) {
+          // A bad field is dropped (no limit from it); delivery goes on.
+          reportOnce(`${tenantId}/${type}/${JSON.stringify(row)}`, () =>
+            options.logger.warn('Tenant settings row read with warnings; the fields named are ignored.', {
+              tenant: tenantId,
+              warnings: read.warnings,
+            }),
+          );
+        }
+        continue;
+      }
       const result = readDeliveryConfig(row, options.sinks.lookup);
       const rowKey = `${tenantId}/${type}/${JSON.stringify(row)}`;
       const reportInvalid = (error: ConfigValidationError) => {
@@ -178,7 +199,7 @@ export function createTenantDestinationResolver(
       });
     }
     retireRemoved(tenantId, new Set(destinations.map((d) => d.id)));
-    return { destinations, invalid };
+    return { destinations, invalid, ...(settings !== undefined && { settings }) };
   };
 
   return {

@@ -4,6 +4,7 @@ import { LogLevel, parseLogLevel } from '../logging/index.js';
 import { defaultRouterTableNames } from '../stores/aws/dynamodb-tables.js';
 import type { ValidatedCircuitBreakerConfig } from '../delivery/index.js';
 import { circuitBreakerConfigFromEnv } from './circuit-breaker-env.js';
+import { maxInFlightPerTenantFromEnv } from './tenant-scheduling.js';
 
 /** How `tlr process` runs. */
 export const ExecutionMode = { LAMBDA: 'lambda', SQS: 'sqs', MANUAL: 'manual', SCAN: 'scan' } as const;
@@ -27,6 +28,8 @@ export interface AwsRuntimeConfig {
    * (`REPLAY_TABLE`, default `<config table>-replay`).
    */
   readonly replayTable: string;
+  /** DynamoDB table of the tenants' daily byte counters (`QUOTA_TABLE`, default `<config table>-quotas`). */
+  readonly quotaTable: string;
   /** Checkpoint TTL (`CHECKPOINT_TTL_DAYS`, default 30): longer than the central bucket's expiry. */
   readonly checkpointTtlSeconds: number;
   readonly queueUrl?: string;
@@ -39,6 +42,11 @@ export interface AwsRuntimeConfig {
   readonly scanIntervalSeconds: number;
   /** Objects or messages processed at once (`PROCESSOR_CONCURRENCY`, default 4). */
   readonly concurrency: number;
+  /**
+   * Messages of one tenant processed at once per replica (`TLR_MAX_IN_FLIGHT_PER_TENANT`);
+   * undefined = `max(1, ceil(concurrency / 2))`.
+   */
+  readonly maxInFlightPerTenant?: number;
   /** Per-destination circuit breakers (`TLR_CIRCUIT_*`); default `defaultCircuitBreakerConfig()`. */
   readonly circuitBreaker?: ValidatedCircuitBreakerConfig;
   readonly logLevel: LogLevel;
@@ -90,6 +98,7 @@ export function awsRuntimeConfigFromEnv(mode: ExecutionMode, env: NodeJS.Process
   const concurrency = positiveInteger(env, 'PROCESSOR_CONCURRENCY', 4, errors);
   const ttlDays = positiveInteger(env, 'CHECKPOINT_TTL_DAYS', 30, errors);
   const circuitBreaker = circuitBreakerConfigFromEnv(env, errors);
+  const maxInFlightPerTenant = maxInFlightPerTenantFromEnv(env, errors);
   const rawLevel = value('LOG_LEVEL');
   const logLevel = parseLogLevel(rawLevel);
   if (errors.length > 0) throw new ConfigValidationError(errors, 'environment');
@@ -102,6 +111,7 @@ export function awsRuntimeConfigFromEnv(mode: ExecutionMode, env: NodeJS.Process
     auditTable: value('AUDIT_TABLE') ?? defaults.audit,
     destinationStatusTable: value('DESTINATION_STATUS_TABLE') ?? defaults.status,
     replayTable: value('REPLAY_TABLE') ?? defaults.replay,
+    quotaTable: value('QUOTA_TABLE') ?? defaults.quotas!,
     checkpointTtlSeconds: ttlDays * DAY_SECONDS,
     ...(queueUrl !== undefined && { queueUrl }),
     ...(value('SQS_DLQ_URL') !== undefined && { deadLetterQueueUrl: value('SQS_DLQ_URL') }),
@@ -110,6 +120,7 @@ export function awsRuntimeConfigFromEnv(mode: ExecutionMode, env: NodeJS.Process
     ...(centralAccountId !== undefined && { centralAccountId }),
     scanIntervalSeconds,
     concurrency,
+    ...(maxInFlightPerTenant !== undefined && { maxInFlightPerTenant }),
     circuitBreaker,
     logLevel,
     logLevelWasInvalid: rawLevel !== undefined && rawLevel.toLowerCase() !== logLevel && rawLevel.toLowerCase() !== 'warning',

@@ -30,6 +30,7 @@ import {
   createDynamoConfigStore,
   createDynamoDeadLetterStore,
   createDynamoDestinationStatusStore,
+  createDynamoQuotaStore,
   createS3ObjectStore,
   createSqsQueue,
 } from '../stores/aws/index.js';
@@ -99,6 +100,7 @@ export function createAwsRouter(
   const deadLetters = createDynamoDeadLetterStore({ client: dynamo, tableName: config.deadLetterTable });
   const audit = createDynamoAuditLogStore({ client: dynamo, tableName: config.auditTable });
   const status = createDynamoDestinationStatusStore({ client: dynamo, tableName: config.destinationStatusTable });
+  const quotas = createDynamoQuotaStore({ client: dynamo, tableName: config.quotaTable });
   const buckets = new Map<string, ObjectStore>();
   const storeFor = (bucket: string): ObjectStore => {
     let store = buckets.get(bucket);
@@ -163,6 +165,7 @@ export function createAwsRouter(
     checkpoints,
     deadLetters,
     queue: queueProxy,
+    quotas,
     logger,
     registry,
     status: statusRecorder,

@@ -15,6 +15,13 @@ import {
   validateForwardConfig,
 } from '../ingest/forward/index.js';
 import {
+  combineBackpressureChecks,
+  createQueueBacklogCheck,
+  createStoreFullTracker,
+  DEFAULT_MAX_QUEUE_BACKLOG,
+  maxQueueBacklogFromEnv,
+} from '../ingest/backpressure.js';
+import {
   createIngestBatcher,
   createTokenAuthenticator,
   defaultHttpIngestConfig,
@@ -33,6 +40,7 @@ import type { IngestTokenStore } from '../stores/ports.js';
 import { routerVersion } from '../version.js';
 import { createLocalProcessor, DATA_LAYOUT, type LocalStores, openLocalStores } from './local-stores.js';
 import { createQueueWorker, DEFAULT_WORKER_CONCURRENCY, type QueueWorkerOptions } from './queue-worker.js';
+import { maxInFlightPerTenantFromEnv } from './tenant-scheduling.js';
 
 /** Listeners bind loopback unless told otherwise. */
 export const DEFAULT_HOST = '127.0.0.1';
@@ -77,6 +85,18 @@ export interface EmbeddedRouterOptions {
   readonly ingestToken?: string;
   readonly ingest?: Partial<HttpIngestConfig>;
   readonly concurrency?: number;
+  /** How long `stop()` lets deliveries in flight finish before aborting them; default 10 s. */
+  readonly stopGraceMs?: number;
+  /**
+   * Messages of one tenant processed at once, so a tenant with a backlog cannot take every
+   * slot; default `TLR_MAX_IN_FLIGHT_PER_TENANT` in `env`, else `max(1, ceil(concurrency / 2))`.
+   */
+  readonly maxInFlightPerTenant?: number;
+  /**
+   * Notifications waiting (visible + delayed) above which ingest answers 503 and Forward stops
+   * reading, because delivery is behind; default `TLR_MAX_QUEUE_BACKLOG` in `env`, else 10,000.
+   */
+  readonly maxQueueBacklog?: number;
   readonly delayedRetry?: DelayedRetryConfig;
   /** Per-destination circuit breakers; default from `TLR_CIRCUIT_*` in `env` (`circuitBreakerConfigFromEnv`). */
   readonly circuitBreaker?: ValidatedCircuitBreakerConfig;
@@ -236,7 +256,14 @@ export async function startEmbeddedRouter(options: EmbeddedRouterOptions): Promi
   // Checked before anything opens, so a bad Forward setting stops the start with its message.
   const forwardConfig = options.forward ? validateForwardConfig(options.forward.config ?? {}) : undefined;
   const forwardAuth = options.forward?.auth ? validateForwardAuthConfig(options.forward.auth) : undefined;
-  const circuitBreaker = options.circuitBreaker ?? circuitBreakerConfigFromEnv(options.env ?? process.env);
+  const env = options.env ?? process.env;
+  const circuitBreaker = options.circuitBreaker ?? circuitBreakerConfigFromEnv(env);
+  const maxInFlightPerTenant = options.maxInFlightPerTenant ?? maxInFlightPerTenantFromEnv(env);
+  const maxQueueBacklog = options.maxQueueBacklog ?? maxQueueBacklogFromEnv(env) ?? DEFAULT_MAX_QUEUE_BACKLOG;
+  const limitErrors = Object.entries({ concurrency: options.concurrency, maxInFlightPerTenant, maxQueueBacklog })
+    .filter(([, value]) => value !== undefined && !(Number.isSafeInteger(value) && value >= 1))
+    .map(([field, value]) => ({ field, message: `must be a whole number ≥ 1, got ${String(value)}` }));
+  if (limitErrors.length > 0) throw new ConfigValidationError(limitErrors, 'embedded router options');
   const stores = openLocalStores(options.dataDir, {
     ...(options.maxObjectStoreBytes !== undefined && { maxObjectBytes: options.maxObjectStoreBytes }),
   });
@@ -274,11 +301,25 @@ export async function startEmbeddedRouter(options: EmbeddedRouterOptions): Promi
     processor,
     logger,
     concurrency: options.concurrency ?? DEFAULT_WORKER_CONCURRENCY,
+    ...(maxInFlightPerTenant !== undefined && { maxInFlightPerTenant }),
+    registry,
     ...(options.onOutcome !== undefined && { onOutcome: options.onOutcome }),
   });
+  // Delivery behind or the store full: ingest refuses new events rather than piling them up.
+  const storeFull = createStoreFullTracker({ retryAfterSeconds: ingestConfig.retryAfterSeconds, logger, registry });
+  const backpressure = combineBackpressureChecks([
+    storeFull,
+    createQueueBacklogCheck({
+      queue: stores.queue,
+      maxBacklog: maxQueueBacklog,
+      retryAfterSeconds: ingestConfig.retryAfterSeconds,
+      logger,
+      registry,
+    }),
+  ]);
   const batcher = createIngestBatcher({
     buffer: stores.ingestBuffer,
-    objectStore: stores.objects,
+    objectStore: storeFull.wrap(stores.objects),
     queue: stores.queue,
     config: ingestConfig,
     logger,
@@ -299,7 +340,7 @@ export async function startEmbeddedRouter(options: EmbeddedRouterOptions): Promi
 
   // The key is read (and on first start generated into the data directory) now, so a bad
   // TLR_API_PSK or key file stops the start with its message instead of failing each request.
-  const psk = pskSourceFromEnv(options.env ?? process.env, { dataDir: stores.dataDir, logger });
+  const psk = pskSourceFromEnv(env, { dataDir: stores.dataDir, logger });
   try {
     await psk.keys();
   } catch (error) {
@@ -330,15 +371,22 @@ export async function startEmbeddedRouter(options: EmbeddedRouterOptions): Promi
         return { status: 'ok' };
       },
     },
-    ingest: { authenticator, buffer: stores.ingestBuffer, config: ingestConfig },
+    ingest: { authenticator, buffer: stores.ingestBuffer, config: ingestConfig, backpressure },
   });
 
   try {
     await batcher.start();
     await app.listen({ host: options.host ?? DEFAULT_HOST, port: options.port ?? DEFAULT_PORT });
     if (forwardConfig) {
-      const { auth, keySource } = await resolveForwardAuth(forwardAuth, options.env ?? process.env, stores.dataDir);
-      forward = createForwardServer({ config: forwardConfig, auth, buffer: stores.ingestBuffer, logger, registry });
+      const { auth, keySource } = await resolveForwardAuth(forwardAuth, env, stores.dataDir);
+      forward = createForwardServer({
+        config: forwardConfig,
+        auth,
+        buffer: stores.ingestBuffer,
+        logger,
+        registry,
+        backpressure,
+      });
       forwardInfo = { ...(await forward.listen()), keySource };
     }
   } catch (error) {
@@ -370,7 +418,7 @@ export async function startEmbeddedRouter(options: EmbeddedRouterOptions): Promi
         await forward?.close();
         await app.close();
         await batcher.stop();
-        await worker.stop();
+        await worker.stop(options.stopGraceMs);
         await status.close();
         await resolver.close();
         rmSync(urlFile, { force: true });

@@ -16,6 +16,7 @@ import {
   createSqliteDeadLetterStore,
   createSqliteDestinationStatusStore,
   createSqliteQueue,
+  createSqliteQuotaStore,
   openDatabase,
   type SqliteDatabase,
   type SqliteQueue,
@@ -31,6 +32,7 @@ import type {
   IngestBuffer,
   IngestTokenStore,
   ObjectStore,
+  TenantQuotaStore,
 } from '../stores/ports.js';
 
 /** Where the embedded router keeps things, under its data directory. */
@@ -62,6 +64,8 @@ export interface LocalStores {
   readonly audit: AuditLogStore;
   /** Per-destination health, for the tenant status. */
   readonly status: DestinationStatusStore;
+  /** The tenants' daily byte counters (`daily_byte_quota`), shared by processes on this database. */
+  readonly quotas: TenantQuotaStore;
   close(): void;
 }
 
@@ -75,7 +79,7 @@ export interface LocalStoreOptions {
 /**
  * Opens (creating and migrating as needed) the embedded stores of a data directory:
  * SQLite for queue, configs, checkpoints, dead letters, tokens, the ingest buffer, the audit
- * log and destination status; the filesystem for the central objects.
+ * log, destination status and daily quotas; the filesystem for the central objects.
  *
  * @param dataDir - the data directory; created if missing
  */
@@ -100,6 +104,7 @@ export function openLocalStores(dataDir: string, options: LocalStoreOptions = {}
     ingestBuffer: createSqliteIngestBuffer(db),
     audit: createSqliteAuditLogStore(db),
     status: createSqliteDestinationStatusStore(db),
+    quotas: createSqliteQuotaStore(db),
     close() {
       queue.close();
       db.close();
@@ -140,6 +145,7 @@ export function createLocalProcessor(
     checkpoints: stores.checkpoints,
     deadLetters: stores.deadLetters,
     queue: stores.queue,
+    quotas: stores.quotas,
     logger,
     registry,
     ...(options.delayedRetry !== undefined && { delayedRetry: options.delayedRetry }),

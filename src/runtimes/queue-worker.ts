@@ -1,7 +1,11 @@
-import { AbortedError } from '../domain/index.js';
+import { setMaxListeners } from 'node:events';
+import type { Registry } from 'prom-client';
+import type { SchedulerTenant } from '../delivery/index.js';
+import { AbortedError, ConfigValidationError } from '../domain/index.js';
 import type { Logger } from '../logging/index.js';
 import type { BatchProcessor, MessageOutcome, Processor } from '../pipeline/processor.js';
 import type { NotificationQueue, QueueMessage } from '../stores/ports.js';
+import { createTenantScheduler, DEFAULT_PREFETCH_FACTOR, groupByTenant, tenantOfMessage } from './tenant-scheduling.js';
 
 export interface QueueWorkerOptions {
   readonly queue: NotificationQueue;
@@ -16,18 +20,32 @@ export interface QueueWorkerOptions {
   /** Told about every handled message (progress output, tests). */
   readonly onOutcome?: (outcome: MessageOutcome, message: QueueMessage) => void;
   /**
-   * Hand each receive (up to 10 messages) to `processMessages` as one batch, so consecutive
-   * objects of one pod share requests; `concurrency` then counts batches.
+   * Hand each receive (up to 10 messages) to `processMessages`, one batch per tenant, so
+   * consecutive objects of one pod share requests; `concurrency` then counts batches.
    */
   readonly batches?: boolean;
+  /**
+   * Messages (batches in batch mode) of one tenant processed at once, so a tenant with a
+   * backlog cannot take every slot. Default `max(1, ceil(concurrency / 2))`.
+   */
+  readonly maxInFlightPerTenant?: number;
+  /**
+   * How far ahead the worker receives: at most `concurrency × prefetchFactor` messages
+   * (batches in batch mode) are held, hidden and heartbeated, while they wait for a slot.
+   * Default 4.
+   */
+  readonly prefetchFactor?: number;
+  /** Where `tlr_scheduler_waiting` and `tlr_scheduler_in_flight` go; none when absent. */
+  readonly registry?: Registry;
 }
 
 export interface QueueWorker {
   /** Starts polling in the background. */
   start(): void;
   /**
-   * Stops receiving, lets in-flight messages finish for up to `graceMs`, then aborts the
-   * rest and makes them visible again at once (their checkpoints keep the progress).
+   * Stops receiving, makes messages still waiting for a slot visible again at once, lets
+   * in-flight messages finish for up to `graceMs`, then aborts the rest and makes them visible
+   * again at once (their checkpoints keep the progress).
    */
   stop(graceMs?: number): Promise<void>;
   /** Runs until one receive finds the queue empty and nothing is in flight. */
@@ -47,37 +65,76 @@ const MAX_RECEIVE = 10;
  * A polling loop over a NotificationQueue: receive, process, acknowledge. A message is
  * deleted only when the processor resolved; otherwise it reappears after its visibility
  * timeout and is processed again (checkpoints make that resume, not repeat).
+ *
+ * Fair across tenants: the worker receives up to `concurrency × prefetchFactor` messages ahead,
+ * keeps them hidden while they wait, and runs them through a fair scheduler (per-tenant FIFO,
+ * round-robin, at most `maxInFlightPerTenant` of one tenant), so one tenant's backlog cannot
+ * take every slot. A message's tenant is its first object key's namespace; a message that
+ * cannot be read belongs to no tenant and is bounded by `concurrency` only. In batch mode each
+ * receive is split per tenant and each tenant's part is one batch, scheduled the same way.
+ *
+ * @throws ConfigValidationError when a limit is not a whole number ≥ 1
  */
 export function createQueueWorker(options: QueueWorkerOptions): QueueWorker {
   const { queue, processor, logger } = options;
   const concurrency = options.concurrency ?? DEFAULT_WORKER_CONCURRENCY;
   const visibilityTimeoutMs = options.visibilityTimeoutMs ?? DEFAULT_VISIBILITY_TIMEOUT_MS;
   const waitMs = options.waitMs ?? DEFAULT_WAIT_MS;
+  const prefetchFactor = options.prefetchFactor ?? DEFAULT_PREFETCH_FACTOR;
   if (options.batches && !('processMessages' in processor)) {
     throw new TypeError('Batch mode needs a processor with processMessages (createProcessor builds one).');
   }
+  if (!Number.isSafeInteger(prefetchFactor) || prefetchFactor < 1) {
+    throw new ConfigValidationError(
+      [{ field: 'prefetchFactor', message: `must be a whole number ≥ 1, got ${String(prefetchFactor)}` }],
+      'queue worker options',
+    );
+  }
+  const scheduler = createTenantScheduler({
+    concurrency,
+    maxInFlightPerTenant: options.maxInFlightPerTenant,
+    registry: options.registry,
+  });
+  /** Most messages (batches in batch mode) held at once, running or waiting for a slot. */
+  const window = concurrency * prefetchFactor;
+  /** Aborts work that already runs: only once the stop grace period is over. */
   const abort = new AbortController();
-  const inFlight = new Set<Promise<void>>();
+  /** Releases work that still waits for a slot: as soon as the worker stops. */
+  const release = new AbortController();
+  // Each held message listens on it until it starts; the window bounds them.
+  setMaxListeners(window + MAX_RECEIVE, release.signal);
+  const held = new Set<Promise<void>>();
   let running = false;
   let loop: Promise<void> | undefined;
   let slotFreed: (() => void) | undefined;
 
-  const handle = async (message: QueueMessage) => {
-    // Keep the message hidden while it is worked on, however long the object takes.
-    const heartbeat = setInterval(
+  /** Keeps messages hidden while they wait and while they are worked on, however long that takes. */
+  const keepHidden = (messages: readonly QueueMessage[]) =>
+    setInterval(
       () => {
-        queue.changeVisibility(message.receiptHandle, visibilityTimeoutMs).catch((error: unknown) => {
-          logger.warn('Extending the visibility of a message failed.', { messageId: message.id, error });
-        });
+        for (const message of messages) {
+          queue.changeVisibility(message.receiptHandle, visibilityTimeoutMs).catch((error: unknown) => {
+            logger.warn('Extending the visibility of a message failed.', { messageId: message.id, error });
+          });
+        }
       },
       Math.max(1_000, visibilityTimeoutMs / 2),
     );
+
+  const isStopping = (error: unknown) => error instanceof AbortedError || abort.signal.aborted;
+
+  const handle = async (message: QueueMessage) => {
+    const heartbeat = keepHidden([message]);
     try {
-      const outcome = await processor.processMessage(message.body, abort.signal);
+      const outcome = await scheduler.run(
+        tenantOfMessage(message.body),
+        () => processor.processMessage(message.body, abort.signal),
+        release.signal,
+      );
       await queue.delete(message.receiptHandle);
       options.onOutcome?.(outcome, message);
     } catch (error) {
-      if (error instanceof AbortedError || abort.signal.aborted) {
+      if (isStopping(error)) {
         await queue.changeVisibility(message.receiptHandle, 0).catch(() => {});
         return;
       }
@@ -97,7 +154,7 @@ export function createQueueWorker(options: QueueWorkerOptions): QueueWorker {
       options.onOutcome?.(result.value, message);
       return;
     }
-    if (result.reason instanceof AbortedError || abort.signal.aborted) {
+    if (isStopping(result.reason)) {
       await queue.changeVisibility(message.receiptHandle, 0).catch(() => {});
       return;
     }
@@ -108,23 +165,15 @@ export function createQueueWorker(options: QueueWorkerOptions): QueueWorker {
     });
   };
 
-  const handleBatch = async (messages: QueueMessage[]) => {
-    const heartbeat = setInterval(
-      () => {
-        for (const message of messages) {
-          queue.changeVisibility(message.receiptHandle, visibilityTimeoutMs).catch((error: unknown) => {
-            logger.warn('Extending the visibility of a message failed.', { messageId: message.id, error });
-          });
-        }
-      },
-      Math.max(1_000, visibilityTimeoutMs / 2),
-    );
+  const handleBatch = async (tenant: SchedulerTenant, messages: QueueMessage[]) => {
+    const heartbeat = keepHidden(messages);
     try {
       let settled: PromiseSettledResult<MessageOutcome>[];
       try {
-        settled = await (processor as BatchProcessor).processMessages(
-          messages.map((m) => m.body),
-          abort.signal,
+        settled = await scheduler.run(
+          tenant,
+          () => (processor as BatchProcessor).processMessages(messages.map((m) => m.body), abort.signal),
+          release.signal,
         );
       } catch (reason) {
         settled = messages.map(() => ({ status: 'rejected', reason }));
@@ -139,20 +188,12 @@ export function createQueueWorker(options: QueueWorkerOptions): QueueWorker {
     }
   };
 
-  const trackBatch = (messages: QueueMessage[]) => {
-    const task = handleBatch(messages).finally(() => {
-      inFlight.delete(task);
+  const hold = (task: Promise<void>) => {
+    const tracked = task.finally(() => {
+      held.delete(tracked);
       slotFreed?.();
     });
-    inFlight.add(task);
-  };
-
-  const track = (message: QueueMessage) => {
-    const task = handle(message).finally(() => {
-      inFlight.delete(task);
-      slotFreed?.();
-    });
-    inFlight.add(task);
+    held.add(tracked);
   };
 
   const waitForSlot = () =>
@@ -165,14 +206,14 @@ export function createQueueWorker(options: QueueWorkerOptions): QueueWorker {
 
   const poll = async (untilEmpty: boolean) => {
     while (running) {
-      if (inFlight.size >= concurrency) {
+      if (held.size >= window) {
         await waitForSlot();
         continue;
       }
       let messages: QueueMessage[];
       try {
         messages = await queue.receive({
-          maxMessages: options.batches ? MAX_RECEIVE : Math.min(MAX_RECEIVE, concurrency - inFlight.size),
+          maxMessages: options.batches ? MAX_RECEIVE : Math.min(MAX_RECEIVE, window - held.size),
           waitMs,
           visibilityTimeoutMs,
           signal: abort.signal,
@@ -183,12 +224,15 @@ export function createQueueWorker(options: QueueWorkerOptions): QueueWorker {
         await new Promise((r) => setTimeout(r, waitMs));
         continue;
       }
-      if (options.batches && messages.length > 0) trackBatch(messages);
-      else for (const message of messages) track(message);
+      if (options.batches) {
+        for (const [tenant, group] of groupByTenant(messages, (m) => m.body)) hold(handleBatch(tenant, group));
+      } else {
+        for (const message of messages) hold(handle(message));
+      }
       if (messages.length === 0) {
         if (untilEmpty) {
-          if (inFlight.size === 0) break;
-          await Promise.race(inFlight);
+          if (held.size === 0) break;
+          await Promise.race(held);
         } else {
           // A receive that does not wait (waitMs 0) must not starve the event loop.
           await new Promise((r) => setImmediate(r));
@@ -206,13 +250,15 @@ export function createQueueWorker(options: QueueWorkerOptions): QueueWorker {
     async drain() {
       running = true;
       await poll(true);
-      await Promise.all(inFlight);
+      await Promise.all(held);
       running = false;
     },
     async stop(graceMs = DEFAULT_STOP_GRACE_MS) {
       running = false;
       slotFreed?.();
-      const settled = Promise.all(inFlight).then(() => true);
+      // What only waits for a slot has not started: it goes back to the queue at once.
+      release.abort();
+      const settled = Promise.all(held).then(() => true);
       let timer: NodeJS.Timeout | undefined;
       const timedOut = new Promise<boolean>((resolve) => {
         timer = setTimeout(() => resolve(false), graceMs);
@@ -222,12 +268,12 @@ export function createQueueWorker(options: QueueWorkerOptions): QueueWorker {
       abort.abort();
       if (!finished) {
         logger.warn('Released in-flight messages at shutdown; they will be processed again.', {
-          count: inFlight.size,
+          count: scheduler.inFlight(),
         });
       }
-      await Promise.all(inFlight);
+      await Promise.all(held);
       await loop;
     },
-    inFlight: () => inFlight.size,
+    inFlight: () => scheduler.inFlight(),
   };
 }

@@ -143,6 +143,45 @@ export interface CheckpointStore {
   save(objectKey: string, destinationId: string, checkpoint: Checkpoint): Promise<void>;
 }
 
+/** The answer of a quota reservation. */
+export interface QuotaReservation {
+  /** Whether the bytes were added: the day's total stays within the cap. */
+  readonly allowed: boolean;
+  /** The day's total after the call (unchanged when refused; 0 for a day with nothing yet). */
+  readonly used: number;
+}
+
+/**
+ * Daily byte counters per tenant, shared by every replica: the hard daily quota.
+ * `add` is one atomic conditional operation, so replicas never overshoot the cap together.
+ */
+export interface TenantQuotaStore {
+  /**
+   * Adds `bytes` to the tenant's total of `dayUtc` if the total stays at most `cap`.
+   *
+   * @param tenantId - the tenant
+   * @param dayUtc - the UTC day, `YYYY-MM-DD`
+   * @param bytes - bytes to reserve, a whole number ≥ 0
+   * @param cap - the day's cap, a whole number ≥ 0
+   * @throws RangeError when `bytes` or `cap` is not a whole number ≥ 0, or `dayUtc` is malformed
+   */
+  add(tenantId: string, dayUtc: string, bytes: number, cap: number): Promise<QuotaReservation>;
+}
+
+/** A UTC day as quota stores key it: `YYYY-MM-DD`. */
+export function utcDay(epochMs: number): string {
+  return new Date(epochMs).toISOString().slice(0, 10);
+}
+
+/** Checks the arguments of `TenantQuotaStore.add`, the same for every adapter. */
+export function checkQuotaArguments(dayUtc: string, bytes: number, cap: number): void {
+  if (!/^\d{4}-\d{2}-\d{2}$/.test(dayUtc)) throw new RangeError(`A quota day must be YYYY-MM-DD, got '${dayUtc}'.`);
+  if (!(Number.isSafeInteger(bytes) && bytes >= 0)) {
+    throw new RangeError(`Quota bytes must be a whole number ≥ 0, got ${bytes}.`);
+  }
+  if (!(Number.isSafeInteger(cap) && cap >= 0)) throw new RangeError(`A quota cap must be a whole number ≥ 0, got ${cap}.`);
+}
+
 /** A unit of work that was refused for good, with the reason. */
 export interface DeadLetter {
   readonly id: string;

@@ -162,6 +162,32 @@ describe('applyDeliveryConfigs', () => {
     );
   });
 
+  it('applies a tenant settings row as it is, and refuses a bad one naming the field', async () => {
+    // Prepare
+    const tenantId = `tenant-${randomId()}`;
+    const settings = { tenant_id: tenantId, type: 'tenant', rate_limit: { events_per_second: 100 }, daily_byte_quota: 1_000 };
+
+    // Act
+    const results = await applyDeliveryConfigs(stores.configs, sinks, [settings], T1_MS);
+    const error = await batchErrorOf([{ ...settings, daily_byte_quota: 0 }]);
+
+    // Assess
+    expect(results).toEqual([{ tenantId, type: 'tenant', action: 'created' }]);
+    expect(await stores.configs.get(tenantId, 'tenant')).toEqual({
+      ...settings,
+      created_at: '2026-01-01T08:00:00.000Z',
+      updated_at: '2026-01-01T08:00:00.000Z',
+    });
+    expect(error.invalid).toEqual([
+      {
+        index: 0,
+        tenantId,
+        type: 'tenant',
+        errors: [{ field: 'daily_byte_quota', message: 'must be a whole number of bytes, at least 1' }],
+      },
+    ]);
+  });
+
   it('applies nothing and returns no results for an empty list', async () => {
     // Prepare
     // Act

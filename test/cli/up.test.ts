@@ -47,3 +47,21 @@ describe('tlr up Forward flags', () => {
     expect(run.stderr).toContain(message);
   });
 });
+
+describe('tlr up scheduling and back-pressure flags', () => {
+  it.each([
+    [['--max-in-flight-per-tenant', '0'], "--max-in-flight-per-tenant '0' must be a whole number ≥ 1"],
+    [['--max-queue-backlog', 'lots'], "--max-queue-backlog 'lots' must be a whole number ≥ 1"],
+    [['--concurrency', '2.5'], "--concurrency '2.5' must be a whole number ≥ 1"],
+  ])('exits 1 before starting for %j', async (flags, message) => {
+    // Prepare
+    const args = ['up', '--port', '0', ...flags];
+
+    // Act
+    const run = await runCli(args);
+
+    // Assess
+    expect(run.code).toBe(1);
+    expect(run.stderr).toContain(message);
+  });
+});

@@ -8,6 +8,7 @@ import { Service } from 'kubernetes-models/v1/Service';
 import { ServiceAccount } from 'kubernetes-models/v1/ServiceAccount';
 import { DaemonSet } from 'kubernetes-models/apps/v1/DaemonSet';
 import { Deployment } from 'kubernetes-models/apps/v1/Deployment';
+import { StatefulSet } from 'kubernetes-models/apps/v1/StatefulSet';
 import { HorizontalPodAutoscaler } from 'kubernetes-models/autoscaling/v2/HorizontalPodAutoscaler';
 import { PodDisruptionBudget } from 'kubernetes-models/policy/v1/PodDisruptionBudget';
 import { ClusterRole } from 'kubernetes-models/rbac.authorization.k8s.io/v1/ClusterRole';
@@ -15,6 +16,7 @@ import { ClusterRoleBinding } from 'kubernetes-models/rbac.authorization.k8s.io/
 import { RoleBinding } from 'kubernetes-models/rbac.authorization.k8s.io/v1/RoleBinding';
 import { parse as parseYaml } from 'yaml';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { registerIngestCommand } from '../../src/cli/commands/ingest.js';
 import { registerProcessCommand } from '../../src/cli/commands/process.js';
 import { parseByteSize, parsePort, registerUpCommand } from '../../src/cli/commands/up.js';
 import { isValidKeySegment } from '../../src/domain/object-key.js';
@@ -67,6 +69,7 @@ interface Volume {
   hostPath?: { path: string; type?: string };
   configMap?: { name: string };
   persistentVolumeClaim?: { claimName: string };
+  secret?: { secretName: string };
   emptyDir?: Record<string, unknown>;
 }
 interface PodSpec {
@@ -84,9 +87,9 @@ interface Workload extends KubeObject {
   };
 }
 
-const OVERLAYS = ['aws', 'openshift', 'single-node'] as const;
+const OVERLAYS = ['aws', 'aws-ingest-gateway', 'openshift', 'single-node'] as const;
 type Overlay = (typeof OVERLAYS)[number];
-const WORKLOAD_KINDS = new Set(['Deployment', 'DaemonSet']);
+const WORKLOAD_KINDS = new Set(['Deployment', 'DaemonSet', 'StatefulSet']);
 
 /** The model class of each kind the manifests use; `.validate()` checks an object against the Kubernetes OpenAPI schema. */
 const MODELS: Readonly<Record<string, new (data: never) => { validate(): void }>> = {
@@ -97,6 +100,7 @@ const MODELS: Readonly<Record<string, new (data: never) => { validate(): void }>
   'v1/PersistentVolumeClaim': PersistentVolumeClaim,
   'apps/v1/Deployment': Deployment,
   'apps/v1/DaemonSet': DaemonSet,
+  'apps/v1/StatefulSet': StatefulSet,
   'autoscaling/v2/HorizontalPodAutoscaler': HorizontalPodAutoscaler,
   'policy/v1/PodDisruptionBudget': PodDisruptionBudget,
   'rbac.authorization.k8s.io/v1/ClusterRole': ClusterRole,
@@ -506,6 +510,83 @@ describe.skipIf(kubectlUnavailable)('deploy/k8s', () => {
       else expect(roles.collector).toBeUndefined();
       if (processor) expect(roles.processor).toMatch(processor);
       else expect(roles.processor).toBeUndefined();
+    });
+  });
+
+  describe('ingest gateway', () => {
+    interface GatewaySet extends Workload {
+      spec: Workload['spec'] & {
+        serviceName: string;
+        replicas: number;
+        volumeClaimTemplates: { metadata: { name: string } }[];
+      };
+    }
+
+    it('leaves the gateway out of the aws overlay, so it stays opt-in', () => {
+      // Act
+      const gateways = rendered.aws.filter((o) => o.metadata.name.startsWith('tlr-ingest-gateway'));
+
+      // Assess
+      expect(gateways).toEqual([]);
+    });
+
+    it('runs `tlr ingest serve` on all interfaces with flags the command defines, its buffer on a claim per replica', () => {
+      // Prepare
+      const objects = rendered['aws-ingest-gateway'];
+      const set = findObject<GatewaySet>(objects, 'StatefulSet', 'tlr-ingest-gateway');
+      const pod = set.spec.template.spec;
+      const container = pod.containers[0]!;
+      const program = new Command();
+      registerIngestCommand(program, { out: () => {}, err: () => {} }, () => ({}));
+      const serve = program.commands.find((c) => c.name() === 'ingest')!.commands.find((c) => c.name() === 'serve')!;
+      const flags = serve.options.map((o) => o.long);
+
+      // Act
+      const args = container.args!;
+      const env = containerEnv(objects, 'tlr-system', container);
+      const mountOf = (path: string) => container.volumeMounts!.find((m) => path.startsWith(`${m.mountPath}/`) || m.mountPath === path)!;
+      const secretOf = (path: string) => pod.volumes!.find((v) => v.name === mountOf(path).name)?.secret?.secretName;
+      const settings = findGeneratedConfigMap(objects, 'tlr-collector-settings').data;
+
+      // Assess
+      expect(args.slice(0, 2)).toEqual(['ingest', 'serve']);
+      expect(args.filter((a) => a.startsWith('--')).filter((a) => !flags.includes(a))).toEqual([]);
+      expect(args[args.indexOf('--host') + 1]).toBe('0.0.0.0');
+      expect(args[args.indexOf('--forward-host') + 1]).toBe('0.0.0.0');
+      expect(args).toContain('--forward');
+      expect(secretOf(args[args.indexOf('--tokens-file') + 1]!)).toBe('tlr-ingest-gateway');
+      expect(secretOf(args[args.indexOf('--forward-auth') + 1]!)).toBe('tlr-ingest-gateway');
+      expect(env['SOURCE_BUCKET']).toBe(settings['TLR_CENTRAL_BUCKET']);
+      expect(env['AWS_REGION']).toBe(settings['AWS_REGION']);
+      expect(mountOf(env['TLR_DATA_DIR']!).name).toBe(set.spec.volumeClaimTemplates[0]!.metadata.name);
+      expect(pod.volumes!.some((v) => v.name === mountOf(env['TLR_DATA_DIR']!).name)).toBe(false);
+      expect(findObject(objects, 'Service', set.spec.serviceName)).toBeDefined();
+      expect(pod.serviceAccountName).toBe('tlr-ingest-gateway');
+      expect(findObject(objects, 'ServiceAccount', 'tlr-ingest-gateway')).toBeDefined();
+      expect(container.readinessProbe!.httpGet!.path).toBe('/api/v1/health');
+      expect(container.livenessProbe!.httpGet!.path).toBe('/api/v1/health');
+    });
+
+    it('sends the Service\'s HTTP and Forward ports to the container ports the flags listen on', () => {
+      // Prepare
+      const objects = rendered['aws-ingest-gateway'];
+      const set = findObject<GatewaySet>(objects, 'StatefulSet', 'tlr-ingest-gateway');
+      const container = set.spec.template.spec.containers[0]!;
+      const service = findObject(objects, 'Service', 'tlr-ingest-gateway') as unknown as {
+        spec: { selector: Record<string, string>; ports: { name: string; port: number; targetPort: string }[] };
+      };
+      const args = container.args!;
+
+      // Act
+      const target = (name: string) =>
+        container.ports!.find((p) => p.name === service.spec.ports.find((s) => s.name === name)!.targetPort)!.containerPort;
+
+      // Assess
+      expect(target('http')).toBe(parsePort(args[args.indexOf('--port') + 1]!));
+      expect(target('forward')).toBe(parsePort(args[args.indexOf('--forward-port') + 1]!));
+      expect(container.readinessProbe!.httpGet!.port).toBe('http');
+      const podLabels = set.spec.template.metadata.labels;
+      expect(Object.entries(service.spec.selector).every(([k, v]) => podLabels[k] === v)).toBe(true);
     });
   });
 

@@ -89,6 +89,7 @@ export function dynamoStoreUnderTest<T>(
         audit: `audit-${id}`,
         status: `status-${id}`,
         replay: `replay-${id}`,
+        quotas: `quotas-${id}`,
       };
       await createRouterTables(client, tables);
     },

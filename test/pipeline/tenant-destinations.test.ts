@@ -128,14 +128,42 @@ describe('createTenantDestinationResolver', () => {
     expect(destinations.map((d) => d.type)).toEqual(['memory']);
   });
 
-  it('skips the tenant settings row', async () => {
+  it('reads the tenant settings row as settings, not as a destination', async () => {
     // Prepare
-    const tenantId = await storeRows([{ type: 'tenant', rate_limit_per_second: 100 }, { type: 'memory' }]);
+    const tenantId = await storeRows([
+      { type: 'tenant', rate_limit: { events_per_second: 100 }, daily_byte_quota: 1_000 },
+      { type: 'memory' },
+    ]);
     // Act
-    const { destinations, invalid } = await resolver().resolve(tenantId);
+    const { destinations, invalid, settings } = await resolver().resolve(tenantId);
     // Assess
     expect(invalid).toEqual([]);
     expect(destinations.map((d) => d.type)).toEqual(['memory']);
+    expect(settings).toEqual({ rateLimit: { events_per_second: 100 }, dailyByteQuota: 1_000 });
+  });
+
+  it('ignores bad fields of a settings row written by hand, once warning about them', async () => {
+    // Prepare
+    const tenantId = await storeRows([
+      { type: 'tenant', rate_limit_per_second: 100, daily_byte_quota: -5, rate_limit: { bytes_per_second: 10 } },
+      { type: 'memory' },
+    ]);
+    const warn = vi.fn();
+    const r = resolver({ logger: { ...silentLogger, warn }, ttlMs: 0 });
+    await r.resolve(tenantId);
+    // Act
+    const { destinations, invalid, settings } = await r.resolve(tenantId);
+    // Assess
+    expect(invalid).toEqual([]);
+    expect(destinations.map((d) => d.type)).toEqual(['memory']);
+    expect(settings).toEqual({ rateLimit: { bytes_per_second: 10 } });
+    expect(warn).toHaveBeenCalledExactlyOnceWith('Tenant settings row read with warnings; the fields named are ignored.', {
+      tenant: tenantId,
+      warnings: [
+        "Ignored unknown field 'rate_limit_per_second'.",
+        "Ignored 'daily_byte_quota': 'daily_byte_quota' must be a whole number of bytes, at least 1.",
+      ],
+    });
   });
 
   it('reads a row with an unknown group leniently, once warning about it', async () => {

@@ -63,6 +63,16 @@ describe('awsRuntimeConfigFromEnv', () => {
     expect(config.destinationStatusTable).toBe('tlr-status');
   });
 
+  it('derives the quota table from TENANT_CONFIG_TABLE and takes QUOTA_TABLE over it', () => {
+    // Act
+    const derived = awsRuntimeConfigFromEnv(ExecutionMode.MANUAL, { ...BASE });
+    const named = awsRuntimeConfigFromEnv(ExecutionMode.MANUAL, { ...BASE, QUOTA_TABLE: ' tlr-quotas ' });
+
+    // Assess
+    expect(derived.quotaTable).toBe(`${BASE.TENANT_CONFIG_TABLE}-quotas`);
+    expect(named.quotaTable).toBe('tlr-quotas');
+  });
+
   it('takes REPLAY_TABLE over the default', () => {
     // Prepare
     const env = { ...BASE, REPLAY_TABLE: ' tlr-replay ' };
@@ -72,6 +82,19 @@ describe('awsRuntimeConfigFromEnv', () => {
 
     // Assess
     expect(config.replayTable).toBe('tlr-replay');
+  });
+
+  it('reads TLR_MAX_IN_FLIGHT_PER_TENANT, and leaves it unset for the default when absent', () => {
+    // Prepare
+    const env = { ...BASE, TLR_MAX_IN_FLIGHT_PER_TENANT: ' 3 ' };
+
+    // Act
+    const set = awsRuntimeConfigFromEnv(ExecutionMode.MANUAL, env);
+    const unset = awsRuntimeConfigFromEnv(ExecutionMode.MANUAL, BASE);
+
+    // Assess
+    expect(set.maxInFlightPerTenant).toBe(3);
+    expect(unset.maxInFlightPerTenant).toBeUndefined();
   });
 
   it('uses INFO for an unknown LOG_LEVEL and says so', () => {
@@ -92,6 +115,7 @@ describe('awsRuntimeConfigFromEnv', () => {
     { mode: ExecutionMode.MANUAL, env: { ...BASE, CENTRAL_LOG_DISTRIBUTION_ROLE_ARN: 'role/x' }, fields: ['CENTRAL_LOG_DISTRIBUTION_ROLE_ARN'] },
     { mode: ExecutionMode.MANUAL, env: { ...BASE, SCAN_INTERVAL: 'soon', PROCESSOR_CONCURRENCY: '0' }, fields: ['SCAN_INTERVAL', 'PROCESSOR_CONCURRENCY'] },
     { mode: ExecutionMode.MANUAL, env: { ...BASE, CENTRAL_ACCOUNT_ID: '12345' }, fields: ['CENTRAL_ACCOUNT_ID'] },
+    { mode: ExecutionMode.SQS, env: { TLR_MAX_IN_FLIGHT_PER_TENANT: '0' }, fields: ['TENANT_CONFIG_TABLE', 'SQS_QUEUE_URL', 'TLR_MAX_IN_FLIGHT_PER_TENANT'] },
   ])('fails fast naming every bad variable ($fields)', ({ mode, env, fields }) => {
     // Prepare
     const read = () => awsRuntimeConfigFromEnv(mode, env);

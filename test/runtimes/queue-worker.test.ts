@@ -1,7 +1,9 @@
 import { join } from 'node:path';
+import { Registry } from 'prom-client';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { AbortedError } from '../../src/domain/errors.js';
 import { type Logger, silentLogger } from '../../src/logging/index.js';
+import { encodeWorkItem } from '../../src/pipeline/notification.js';
 import type { MessageOutcome, Processor } from '../../src/pipeline/processor.js';
 import { createQueueWorker, type QueueWorkerOptions } from '../../src/runtimes/queue-worker.js';
 import {
@@ -12,6 +14,7 @@ import {
 } from '../../src/stores/local/index.js';
 import type { QueueMessage } from '../../src/stores/ports.js';
 import { randomId } from '../helpers/factories.js';
+import { metricValue } from '../helpers/metrics.js';
 import { makeTempDir, removeTempDirs } from '../helpers/temp-dir.js';
 
 const VISIBILITY_TIMEOUT_MS = 60_000;
@@ -356,6 +359,104 @@ describe('createQueueWorker', () => {
   });
 });
 
+/** A work item body for an object of `tenant`, as ingest writes it. */
+function tenantBody(tenant: string): string {
+  return encodeWorkItem({ key: `c1/${tenant}/api/api-1/20240115-100000-${randomId()}.json.gz`, attempt: 0 });
+}
+
+const tenantOf = (body: string) => body.split('/')[1];
+
+describe('createQueueWorker fair scheduling', () => {
+  it("runs another tenant's message beside a noisy tenant's backlog instead of after it", async () => {
+    // Prepare
+    const noisy = Array.from({ length: 6 }, () => tenantBody('team-a'));
+    const quiet = tenantBody('team-b');
+    for (const body of [...noisy, quiet]) await queue.send(body);
+    const gate = gatedProcessor();
+    const registry = new Registry();
+    const w = worker(gate.processor, { concurrency: 2, maxInFlightPerTenant: 1, registry });
+    const draining = w.drain();
+    await gate.heldAtLeast(2);
+    const firstTwo = gate.held.map((call) => call.body);
+    const waitingNoisy = await metricValue(registry, 'tlr_scheduler_waiting', { tenant: 'team-a' });
+    const inFlight = await metricValue(registry, 'tlr_scheduler_in_flight');
+
+    // Act
+    const order = [...firstTwo];
+    while (order.length < noisy.length + 1) {
+      gate.releaseAll();
+      await gate.heldAtLeast(1);
+      order.push(...gate.held.map((call) => call.body));
+    }
+    gate.releaseAll();
+    await draining;
+
+    // Assess
+    expect(firstTwo).toEqual([noisy[0], quiet]);
+    expect(order).toEqual([noisy[0], quiet, ...noisy.slice(1)]);
+    expect(gate.state.maxActive).toBe(2);
+    expect(waitingNoisy).toBe(5);
+    expect(inFlight).toBe(2);
+    expect(await metricValue(registry, 'tlr_scheduler_waiting')).toBe(0);
+    expect(await queue.stats()).toEqual({ visible: 0, inFlight: 0, delayed: 0, deadLettered: 0 });
+  });
+
+  it('holds at most concurrency × prefetchFactor messages, hidden, while they wait', async () => {
+    // Prepare
+    for (let i = 0; i < 20; i++) await queue.send(tenantBody('team-a'));
+    const gate = gatedProcessor();
+    const w = worker(gate.processor, { concurrency: 2, maxInFlightPerTenant: 1, prefetchFactor: 3 });
+    w.start();
+    await gate.heldAtLeast(1);
+    // Give the worker every chance to receive more than it may.
+    for (let i = 0; i < 20; i++) await new Promise((resolve) => setImmediate(resolve));
+
+    // Act
+    const stats = await queue.stats();
+
+    // Assess
+    expect(stats).toMatchObject({ visible: 14, inFlight: 6 });
+    expect(gate.held).toHaveLength(1);
+    gate.releaseAll();
+    await w.stop(0);
+  });
+
+  it('gives messages still waiting for a slot back to the queue as soon as it stops', async () => {
+    // Prepare
+    for (let i = 0; i < 3; i++) await queue.send(tenantBody('team-a'));
+    const gate = gatedProcessor();
+    const deleteMessage = vi.spyOn(queue, 'delete');
+    const w = worker(gate.processor, { concurrency: 1 });
+    w.start();
+    await gate.heldAtLeast(1);
+    for (let i = 0; i < 5; i++) await new Promise((resolve) => setImmediate(resolve));
+
+    // Act
+    const stopping = w.stop(60_000);
+    for (let i = 0; i < 5; i++) await new Promise((resolve) => setImmediate(resolve));
+    const whileRunning = await queue.stats();
+    gate.releaseAll();
+    await stopping;
+
+    // Assess
+    expect(whileRunning).toMatchObject({ visible: 2, inFlight: 1 });
+    expect(deleteMessage).toHaveBeenCalledTimes(1);
+    expect(gate.state.calls).toBe(1);
+    expect(await queue.stats()).toMatchObject({ visible: 2, inFlight: 0 });
+  });
+
+  it('refuses a prefetchFactor that is not a whole number ≥ 1', () => {
+    // Prepare
+    const { processor } = recordingProcessor();
+
+    // Act
+    const build = () => worker(processor, { prefetchFactor: 0 });
+
+    // Assess
+    expect(build).toThrow(/prefetchFactor/);
+  });
+});
+
 describe('createQueueWorker in batch mode', () => {
   /** A batch processor of our own port that refuses bodies starting with 'bad'. */
   function batchProcessor() {
@@ -390,6 +491,25 @@ describe('createQueueWorker in batch mode', () => {
     expect(batches).toHaveLength(1);
     expect([...batches[0]!].sort()).toEqual([...bodies, 'bad-one'].sort());
     expect(await queue.stats()).toMatchObject({ visible: 0, inFlight: 1 });
+  });
+
+  it('splits a receive into one batch per tenant, each scheduled on its own', async () => {
+    // Prepare
+    const bodies = [tenantBody('team-a'), tenantBody('team-b'), tenantBody('team-a'), 'not json', tenantBody('team-b')];
+    for (const body of bodies) await queue.send(body);
+    const { processor, batches } = batchProcessor();
+    const w = worker(processor as unknown as Processor, { batches: true, concurrency: 1 });
+
+    // Act
+    await w.drain();
+
+    // Assess
+    expect(batches.map((batch) => batch.map((body) => tenantOf(body) ?? body))).toEqual([
+      ['team-a', 'team-a'],
+      ['team-b', 'team-b'],
+      ['not json'],
+    ]);
+    expect(await queue.stats()).toEqual({ visible: 0, inFlight: 0, delayed: 0, deadLettered: 0 });
   });
 
   it('refuses batch mode for a processor without processMessages', () => {

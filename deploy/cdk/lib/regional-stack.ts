@@ -30,6 +30,7 @@ export const RegionalStackOutput = {
   AUDIT_TABLE: 'AuditTableName',
   STATUS_TABLE: 'DestinationStatusTableName',
   REPLAY_TABLE: 'ReplayTableName',
+  QUOTA_TABLE: 'QuotaTableName',
   API_URL: 'ApiUrl',
   PROCESSOR_ENVIRONMENT: 'ProcessorEnvironment',
 } as const;
@@ -145,6 +146,7 @@ export class TlrRegionalStack extends Stack {
     this.output(RegionalStackOutput.AUDIT_TABLE, tables.audit.tableName, 'AUDIT_TABLE');
     this.output(RegionalStackOutput.STATUS_TABLE, tables.status.tableName, 'DESTINATION_STATUS_TABLE');
     this.output(RegionalStackOutput.REPLAY_TABLE, tables.replay.tableName, 'REPLAY_TABLE');
+    this.output(RegionalStackOutput.QUOTA_TABLE, tables.quotas.tableName, 'QUOTA_TABLE');
     this.output(RegionalStackOutput.API_URL, `${this.api.api.url}api/v1/`, 'The config API (sign requests as docs/api-auth.md says).');
     this.output(
       RegionalStackOutput.PROCESSOR_ENVIRONMENT,

@@ -1,7 +1,7 @@
 import type { FastifySchemaCompiler } from 'fastify';
 import Type, { type TSchema } from 'typebox';
 import Value from 'typebox/value';
-import { commonConfigProperties, configSchemaFor } from '../../domain/index.js';
+import { commonConfigProperties, configSchemaFor, TenantSettingsSchema } from '../../domain/index.js';
 import type { SinkRegistry } from '../../sinks/registry.js';
 import { ApiError, ApiErrorCode, ApiErrorResponseSchema } from '../errors.js';
 
@@ -139,8 +139,9 @@ export const errorResponses = {
  * another kind (422) from a field of no kind (400).
  */
 export function configBodySchema(sinks: SinkRegistry): TSchema {
-  return Type.Union(
-    sinks.kinds().map((kind) => {
+  const { tenant_id: _t, created_at: _c, updated_at: _u, ...settings } = TenantSettingsSchema.properties;
+  return Type.Union([
+    ...sinks.kinds().map((kind) => {
       const full = configSchemaFor(sinks.get(kind)!.spec);
       const { tenant_id: _t, created_at: _c, updated_at: _u, ...rest } = full.properties;
       return Type.Object(
@@ -148,7 +149,11 @@ export function configBodySchema(sinks: SinkRegistry): TSchema {
         { additionalProperties: false, description: `A '${kind}' delivery config.` },
       );
     }),
-  );
+    Type.Object(
+      { tenant_id: Type.Optional(commonConfigProperties.tenant_id), ...settings },
+      { additionalProperties: false, description: "The tenant settings row (type 'tenant'): rate limits and the daily byte quota." },
+    ),
+  ]);
 }
 
 /** A PATCH body, for the document: any fields of the kind except the key; `null` removes a field. */

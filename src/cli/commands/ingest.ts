@@ -17,7 +17,75 @@ import {
   readLambdaEvent,
   validateCloudwatchIngestConfig,
 } from '../../ingest/cloudwatch/index.js';
-import { CliError, type CliIo, cliLogger, type GlobalOptions, toJson, withStores } from '../context.js';
+import { DEFAULT_FORWARD_PORT } from '../../ingest/forward/index.js';
+import { readIngestTokensFile } from '../../ingest/http/index.js';
+import { DEFAULT_HOST, DEFAULT_PORT, FORWARD_SHARED_KEY_ENV } from '../../runtimes/embedded.js';
+import {
+  INGEST_TOKEN_ENV,
+  SOURCE_BUCKET_ENV,
+  startIngestGateway,
+} from '../../runtimes/ingest-gateway.js';
+import { CliError, type CliIo, cliLogger, dataDirOf, type GlobalOptions, toJson, withStores } from '../context.js';
+import { addForwardOptions, type ForwardFlags, forwardOptionsFromFlags } from '../forward-flags.js';
+import { parsePort } from './up.js';
+
+interface ServeOptions extends ForwardFlags {
+  host: string;
+  port: number;
+  tokensFile?: string;
+  clusterId?: string;
+}
+
+/** `tlr ingest serve`: the ingest gateway, writing into the central bucket until SIGTERM or SIGINT. */
+function registerServeCommand(ingest: Command, io: CliIo, globals: () => GlobalOptions): void {
+  const serve = ingest
+    .command('serve')
+    .description(
+      `The ingest gateway: HTTP ingest (and Fluent Forward with --forward) written into the central bucket ${SOURCE_BUCKET_ENV} ` +
+        'at the usual key layout, for clusters whose collectors cannot write to S3. Events are acknowledged once ' +
+        'committed to the buffer in the data directory (keep it on a volume that survives restarts); the bucket\'s ' +
+        'own notifications bring the objects to the processor. See docs/ingest-gateway.md.',
+    )
+    .option('--host <host>', 'listen address (pods pass 0.0.0.0)', DEFAULT_HOST)
+    .option('--port <port>', 'HTTP listen port (0 = any free port)', parsePort, DEFAULT_PORT)
+    .option('--tokens-file <file>', 'JSON array of ingest tokens: [{"id", "token", "cluster_id", "namespaces": [...]}]')
+    .option('--cluster-id <id>', `the cluster of ${INGEST_TOKEN_ENV} and of ${FORWARD_SHARED_KEY_ENV} (every namespace)`);
+  addForwardOptions(serve, `also accept Fluent Forward on port ${DEFAULT_FORWARD_PORT} (needs --forward-auth or ${FORWARD_SHARED_KEY_ENV})`, `JSON: {"shared_key", "cluster_id", "namespaces", "users": [...]}; default ${FORWARD_SHARED_KEY_ENV} with --cluster-id`)
+    .action(async (options: ServeOptions) => {
+      const logger = cliLogger(globals());
+      const forward = await forwardOptionsFromFlags(options);
+      const tokens = options.tokensFile ? await readIngestTokensFile(options.tokensFile) : [];
+      const gateway = await startIngestGateway({
+        dataDir: dataDirOf(globals()),
+        host: options.host,
+        port: options.port,
+        logger,
+        tokens,
+        ...(options.clusterId !== undefined && { clusterId: options.clusterId }),
+        ...(forward && { forward }),
+      });
+      io.out(
+        [
+          `tlr ingest gateway is up at ${gateway.url}, writing into s3://${gateway.bucket} (buffer in ${gateway.dataDir})`,
+          `  ingest:  POST ${gateway.url}/api/v1/ingest  (Authorization: Bearer <token>; tokens: ${gateway.tokenIds.join(', ') || 'none'})`,
+          ...(gateway.forward ? [`  forward: ${gateway.forward.host}:${gateway.forward.port}  (Fluent Forward, shared-key handshake)`] : []),
+          `  health:  GET  ${gateway.url}/api/v1/health`,
+          `  metrics: GET  ${gateway.url}/metrics`,
+          '',
+        ].join('\n'),
+      );
+      await new Promise<void>((resolve) => {
+        const onSignal = (signal: string) => {
+          io.err(`\nReceived ${signal}; flushing buffered events into the bucket (send it again to exit at once).\n`);
+          process.once(signal, () => process.exit(130));
+          resolve();
+        };
+        process.once('SIGINT', () => onSignal('SIGINT'));
+        process.once('SIGTERM', () => onSignal('SIGTERM'));
+      });
+      await gateway.stop();
+    });
+}
 
 interface CloudwatchOptions {
   tenant?: string;
@@ -94,9 +162,15 @@ function summaryText(summary: IngestSummary, files: number): string {
   return `${lines.join('\n')}\n`;
 }
 
-/** `tlr ingest cloudwatch <files…>`: CloudWatch Logs payloads from files into the central store. */
+/**
+ * `tlr ingest cloudwatch <files…>`: CloudWatch Logs payloads from files into the central store;
+ * `tlr ingest serve`: the ingest gateway.
+ */
 export function registerIngestCommand(program: Command, io: CliIo, globals: () => GlobalOptions): void {
-  const ingest = program.command('ingest').description('Write logs from files into the central store.');
+  const ingest = program
+    .command('ingest')
+    .description('Write logs into the central store: from files, or as a gateway serving HTTP ingest and Forward.');
+  registerServeCommand(ingest, io, globals);
 
   ingest
     .command('cloudwatch')

@@ -80,6 +80,8 @@ export function registerProcessCommand(program: Command, io: CliIo, globals: () 
             processor: router.processor,
             logger,
             concurrency: config.concurrency,
+            ...(config.maxInFlightPerTenant !== undefined && { maxInFlightPerTenant: config.maxInFlightPerTenant }),
+            registry,
             waitMs: sqsWaitMs(),
             batches: true,
           });

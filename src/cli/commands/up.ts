@@ -1,11 +1,10 @@
 import type { Command } from 'commander';
 import { startDemoTraffic } from '../../demo/index.js';
 import { join } from 'node:path';
-import { DEFAULT_FORWARD_HOST, DEFAULT_FORWARD_PORT, readForwardAuthFile } from '../../ingest/forward/index.js';
+import { DEFAULT_FORWARD_PORT } from '../../ingest/forward/index.js';
 import {
   DEFAULT_HOST,
   DEFAULT_PORT,
-  type EmbeddedForwardOptions,
   type EmbeddedRouter,
   FORWARD_SHARED_KEY_ENV,
   FORWARD_SHARED_KEY_FILE,
@@ -13,15 +12,7 @@ import {
   startEmbeddedRouter,
 } from '../../runtimes/embedded.js';
 import { CliError, type CliIo, cliLogger, dataDirOf, type GlobalOptions } from '../context.js';
-
-/** A commander parser for a port flag, naming the flag in its error. */
-function portOf(flag: string): (value: string) => number {
-  return (value) => {
-    const port = Number(value);
-    if (!Number.isInteger(port) || port < 0 || port > 65_535) throw new CliError(`${flag} '${value}' is not a port (0-65535).`);
-    return port;
-  };
-}
+import { addForwardOptions, type ForwardFlags, forwardOptionsFromFlags, portOf } from '../forward-flags.js';
 
 export const parsePort = portOf('--port');
 
@@ -37,37 +28,6 @@ export function parseByteSize(value: string): number {
   return bytes;
 }
 
-
-interface ForwardFlags {
-  forward?: boolean;
-  forwardPort?: number;
-  forwardHost: string;
-  forwardTlsCert?: string;
-  forwardTlsKey?: string;
-  forwardAuth?: string;
-}
-
-/** The Forward input's options from the flags; undefined when neither `--forward` nor `--forward-port` is given. */
-async function forwardOptions(flags: ForwardFlags): Promise<EmbeddedForwardOptions | undefined> {
-  if (flags.forwardPort === undefined && flags.forward !== true) {
-    if (flags.forwardTlsCert || flags.forwardTlsKey || flags.forwardAuth) {
-      throw new CliError('--forward-tls-cert, --forward-tls-key and --forward-auth need --forward or --forward-port.');
-    }
-    return undefined;
-  }
-  if (Boolean(flags.forwardTlsCert) !== Boolean(flags.forwardTlsKey)) {
-    throw new CliError('--forward-tls-cert and --forward-tls-key go together.');
-  }
-  return {
-    config: {
-      host: flags.forwardHost,
-      port: flags.forwardPort ?? DEFAULT_FORWARD_PORT,
-      ...(flags.forwardTlsCert &&
-        flags.forwardTlsKey && { tls: { certFile: flags.forwardTlsCert, keyFile: flags.forwardTlsKey } }),
-    },
-    ...(flags.forwardAuth && { auth: await readForwardAuthFile(flags.forwardAuth) }),
-  };
-}
 
 function forwardLine(router: EmbeddedRouter): string[] {
   const forward = router.forward;
@@ -88,23 +48,41 @@ function parsePositive(flag: string) {
   };
 }
 
+/** A commander parser for a whole-number flag ≥ 1, naming the flag in its error. */
+function parseWholeNumber(flag: string) {
+  return (value: string): number => {
+    const n = Number(value.trim());
+    if (!Number.isSafeInteger(n) || n < 1) throw new CliError(`${flag} '${value}' must be a whole number ≥ 1.`);
+    return n;
+  };
+}
+
 /** `tlr up`: the whole router in one process on the embedded stores. */
 export function registerUpCommand(program: Command, io: CliIo, globals: () => GlobalOptions): void {
-  program
+  const up = program
     .command('up')
     .description(
       'Run the router in one process: HTTP ingest, processor, health and metrics, on a local data directory.',
     )
     .option('--host <host>', 'listen address', DEFAULT_HOST)
     .option('--port <port>', 'listen port (0 = any free port)', parsePort, DEFAULT_PORT)
-    .option('--concurrency <n>', 'objects processed at once', parsePositive('--concurrency'), 4)
-    .option('--store-budget <size>', 'disk budget of the central object store (e.g. 20GiB): no objects are written past it, and ingest answers 503 once its buffer fills', parseByteSize)
-    .option('--forward', `also accept Fluent Forward (fluentd/Fluent Bit out_forward) on port ${DEFAULT_FORWARD_PORT}`)
-    .option('--forward-port <port>', 'accept Fluent Forward on this port instead (implies --forward)', portOf('--forward-port'))
-    .option('--forward-host <host>', 'Forward listen address', DEFAULT_FORWARD_HOST)
-    .option('--forward-tls-cert <file>', 'serve Forward over TLS with this PEM certificate (with --forward-tls-key)')
-    .option('--forward-tls-key <file>', 'PEM private key of --forward-tls-cert')
-    .option('--forward-auth <file>', `JSON: {"shared_key", "cluster_id", "namespaces", "users": [{"username", "password", "cluster_id", "namespaces"}]}; default ${FORWARD_SHARED_KEY_ENV} or a key kept in the data directory`)
+    .option('--concurrency <n>', 'objects processed at once', parseWholeNumber('--concurrency'), 4)
+    .option(
+      '--max-in-flight-per-tenant <n>',
+      'objects of one tenant processed at once (env TLR_MAX_IN_FLIGHT_PER_TENANT; default half of --concurrency, at least 1)',
+      parseWholeNumber('--max-in-flight-per-tenant'),
+    )
+    .option(
+      '--max-queue-backlog <n>',
+      'notifications ready for delivery (delayed retries not counted) above which ingest answers 503 and Forward stops reading (env TLR_MAX_QUEUE_BACKLOG; default 10000)',
+      parseWholeNumber('--max-queue-backlog'),
+    )
+    .option('--store-budget <size>', 'disk budget of the central object store (e.g. 20GiB): no objects are written past it, and ingest answers 503 once its buffer fills', parseByteSize);
+  addForwardOptions(
+    up,
+    `also accept Fluent Forward (fluentd/Fluent Bit out_forward) on port ${DEFAULT_FORWARD_PORT}`,
+    `JSON: {"shared_key", "cluster_id", "namespaces", "users": [{"username", "password", "cluster_id", "namespaces"}]}; default ${FORWARD_SHARED_KEY_ENV} or a key kept in the data directory`,
+  )
     .option('--demo', 'also load demo tenants and send them generated control-plane logs')
     .option('--demo-rate <events>', 'demo events per second', parsePositive('--demo-rate'), 200)
     .action(
@@ -112,19 +90,23 @@ export function registerUpCommand(program: Command, io: CliIo, globals: () => Gl
         host: string;
         port: number;
         concurrency: number;
+        maxInFlightPerTenant?: number;
+        maxQueueBacklog?: number;
         storeBudget?: number;
         demo?: boolean;
         demoRate: number;
       }) => {
         const logger = cliLogger(globals());
-        const forward = await forwardOptions(options);
+        const forward = await forwardOptionsFromFlags(options);
         const router = await startEmbeddedRouter({
           dataDir: dataDirOf(globals()),
           host: options.host,
           port: options.port,
           logger,
           concurrency: options.concurrency,
-        ...(options.storeBudget !== undefined && { maxObjectStoreBytes: options.storeBudget }),
+          ...(options.maxInFlightPerTenant !== undefined && { maxInFlightPerTenant: options.maxInFlightPerTenant }),
+          ...(options.maxQueueBacklog !== undefined && { maxQueueBacklog: options.maxQueueBacklog }),
+          ...(options.storeBudget !== undefined && { maxObjectStoreBytes: options.storeBudget }),
           ...(process.env['TLR_INGEST_TOKEN'] && { ingestToken: process.env['TLR_INGEST_TOKEN'] }),
           ...(forward && { forward }),
         });

@@ -6,6 +6,7 @@ import { ConfigValidationError } from '../../domain/index.js';
 import type { Logger } from '../../logging/index.js';
 import { counter, gauge } from '../../metrics/index.js';
 import type { IngestBuffer } from '../../stores/ports.js';
+import type { BackpressureCheck } from '../backpressure.js';
 import { createForwardAuthenticator, ForwardAuthFailureReason, type ForwardHandshake } from './auth.js';
 import type { ForwardAuthConfig, ForwardConfig } from './config.js';
 import { type ChunkClaim, createChunkWindow } from './dedup.js';
@@ -42,6 +43,8 @@ export type DisconnectReason = (typeof DisconnectReason)[keyof typeof Disconnect
 const FAILED_PONG_LINGER_MS = 1_000;
 /** Least time between two warnings about refused records on one connection; the counter has every one. */
 const REFUSAL_LOG_INTERVAL_MS = 60_000;
+/** The `reason` of a wait for the ingest buffer's own limit (`maxBufferedBytes`). */
+const BUFFER_FULL_REASON = 'buffer_full';
 
 /** What the Forward server needs. */
 export interface ForwardServerOptions {
@@ -52,6 +55,11 @@ export interface ForwardServerOptions {
   readonly buffer: IngestBuffer;
   readonly logger: Logger;
   readonly registry: Registry;
+  /**
+   * Asked with the buffer's own limit before each event message: while it refuses (delivery
+   * behind, store full), the connection is not read, as when the buffer is full.
+   */
+  readonly backpressure?: BackpressureCheck;
   /** The clock for receive times; default `Date.now`. */
   readonly now?: () => number;
 }
@@ -147,7 +155,8 @@ async function readTlsFile(path: string, field: string): Promise<Buffer> {
  * Creates the Fluent Forward input: a TCP (or TLS) server speaking Forward protocol v1, with
  * the shared-key handshake when a shared key is configured. Events are answered with
  * `{"ack": chunk}` only after `IngestBuffer.append` committed them; while the buffer holds
- * more than `maxBufferedBytes` the server stops reading, so TCP pushes back on the client.
+ * more than `maxBufferedBytes`, or the `backpressure` check refuses (delivery behind, store full),
+ * the server stops reading, so TCP pushes back on the client.
  *
  * @throws ConfigValidationError from `listen()` when a TLS file cannot be read
  * @example
@@ -200,11 +209,14 @@ export function createForwardServer(options: ForwardServerOptions): ForwardServe
   });
   const backpressureWaits = counter(registry, {
     name: 'tlr_forward_backpressure_waits_total',
-    help: 'Times a Forward connection stopped being read because the ingest buffer was full.',
+    help:
+      'Times a Forward connection stopped being read, by reason: buffer_full (the ingest buffer is over its limit), ' +
+      'queue_backlog (delivery is behind), store_full (the object store is full).',
+    labelNames: ['reason'] as const,
   });
   const pausedConnections = gauge(registry, {
     name: 'tlr_forward_paused_connections',
-    help: 'Forward connections not being read while the ingest buffer is full.',
+    help: 'Forward connections not being read while ingest is held back (buffer full, delivery behind, store full).',
   });
   const heartbeats = counter(registry, {
     name: 'tlr_forward_udp_heartbeats_total',
@@ -243,15 +255,25 @@ export function createForwardServer(options: ForwardServerOptions): ForwardServe
   let bound: ForwardAddress | undefined;
   let closing = false;
 
-  /** Waits while the buffer is over its limit; false when the connection or the server closed meanwhile. */
+  /** Why ingest is held back now, or undefined when events may be stored. */
+  async function heldBackBy(): Promise<string | undefined> {
+    if ((await buffer.pendingBytes()) > config.maxBufferedBytes) return BUFFER_FULL_REASON;
+    const state = await options.backpressure?.check();
+    return state && !state.ok ? state.reason : undefined;
+  }
+
+  /**
+   * Waits while the buffer is over its limit or the back-pressure check refuses; false when
+   * the connection or the server closed meanwhile.
+   */
   async function waitForRoom(isClosed: () => boolean): Promise<boolean> {
     let waited = false;
     try {
-      while ((await buffer.pendingBytes()) > config.maxBufferedBytes) {
+      for (let reason = await heldBackBy(); reason !== undefined; reason = await heldBackBy()) {
         if (isClosed() || closing) return false;
         if (!waited) {
           waited = true;
-          backpressureWaits.inc();
+          backpressureWaits.inc({ reason });
           pausedConnections.inc();
         }
         await sleep(config.backpressureCheckMs);

@@ -74,7 +74,11 @@ function sha256(text: string): Buffer {
   return createHash('sha256').update(text, 'utf8').digest();
 }
 
-function validateStaticTokens(tokens: readonly StaticIngestToken[]): void {
+/**
+ * What is wrong with static tokens, each error's field named `[<position>].<property>`.
+ * @internal shared with the tokens file reader, which renames the fields to its own keys
+ */
+export function staticTokenFieldErrors(tokens: readonly StaticIngestToken[]): FieldError[] {
   const errors: FieldError[] = [];
   tokens.forEach((t, i) => {
     if (typeof t.token !== 'string' || t.token.length < MIN_STATIC_TOKEN_CHARS) {
@@ -96,6 +100,11 @@ function validateStaticTokens(tokens: readonly StaticIngestToken[]): void {
       });
     }
   });
+  return errors;
+}
+
+function validateStaticTokens(tokens: readonly StaticIngestToken[]): void {
+  const errors = staticTokenFieldErrors(tokens);
   if (errors.length > 0) throw new ConfigValidationError(errors, 'static ingest tokens');
 }
 
@@ -103,14 +112,15 @@ function validateStaticTokens(tokens: readonly StaticIngestToken[]): void {
  * Authenticates collectors by `Authorization: Bearer <token>`, against the token store and
  * the operator's static tokens.
  *
- * @param options - `store` for issued tokens; `staticTokens` from the operator's config
+ * @param options - `store` for issued tokens (none: only the static tokens are accepted);
+ *   `staticTokens` from the operator's config
  * @throws ConfigValidationError when a static token is malformed (fail fast at startup)
  * @example
  * const auth = createTokenAuthenticator({ store: createSqliteTokenStore(db) });
  * const result = await auth.authenticate(request.headers.authorization);
  */
 export function createTokenAuthenticator(options: {
-  store: IngestTokenStore;
+  store?: IngestTokenStore;
   staticTokens?: readonly StaticIngestToken[];
 }): TokenAuthenticator {
   const staticTokens = options.staticTokens ?? [];
@@ -146,7 +156,7 @@ export function createTokenAuthenticator(options: {
       // Compare hashes in constant time: equal lengths, and no early exit on a prefix.
       const hash = sha256(token);
       const fixed = statics.find((s) => timingSafeEqual(s.hash, hash));
-      const binding = fixed?.binding ?? (await options.store.verify(token));
+      const binding = fixed?.binding ?? (await options.store?.verify(token));
       if (binding === undefined) {
         return {
           ok: false,

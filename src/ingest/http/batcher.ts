@@ -30,7 +30,12 @@ const OBJECT_BYTES_BUCKETS = [1024, 16_384, 131_072, 1_048_576, 4_194_304, 8_388
 export interface IngestBatcherOptions {
   readonly buffer: IngestBuffer;
   readonly objectStore: ObjectStore;
-  readonly queue: NotificationQueue;
+  /**
+   * Where a work item is queued for each object written. Leave it out when the object store
+   * notifies the processor itself (the central S3 bucket's `ObjectCreated` events reach the
+   * processor through SNS and SQS): queueing one too would process every object twice.
+   */
+  readonly queue?: NotificationQueue;
   /** Uses `maxObjectBytes`, `maxBatchAgeMs`, `flushIntervalMs` and `flushConcurrency`. */
   readonly config: HttpIngestConfig;
   readonly logger: Logger;
@@ -84,7 +89,7 @@ class BatchStageError extends Error {
  * namespace, application, pod) group, in arrival order, at the key layout Vector writes.
  *
  * Crash safety: (a) one transaction assigns the rows to a key, (b) the object is written
- * durably, (c) a work item is queued, (d) the rows are deleted. A crash after (a) leaves
+ * durably, (c) a work item is queued (unless the store notifies by itself), (d) the rows are deleted. A crash after (a) leaves
  * rows with a key; the next flush writes them again under that same key (an overwrite, not
  * a second object) and notifies again, which the processor's checkpoints make harmless.
  *
@@ -141,7 +146,7 @@ export function createIngestBatcher(options: IngestBatcherOptions): IngestBatche
         .catch((cause: unknown) => {
           throw new BatchStageError(FlushStage.PUT, cause);
         });
-      await queue.send(encodeWorkItem({ key: batch.key, attempt: 0 })).catch((cause: unknown) => {
+      await queue?.send(encodeWorkItem({ key: batch.key, attempt: 0 })).catch((cause: unknown) => {
         throw new BatchStageError(FlushStage.NOTIFY, cause);
       });
       await buffer.completeBatch(batch.key).catch((cause: unknown) => {

@@ -5,6 +5,7 @@ export {
   createTokenAuthenticator,
   MIN_STATIC_TOKEN_CHARS,
   matchesNamespacePattern,
+  staticTokenFieldErrors,
   type StaticIngestToken,
   type TokenAuthenticator,
 } from './auth.js';
@@ -53,3 +54,10 @@ export {
   MAX_ERROR_DETAILS,
   NDJSON_CONTENT_TYPE,
 } from './plugin.js';
+export {
+  IngestTokenEntrySchema,
+  type IngestTokensFile,
+  IngestTokensFileSchema,
+  readIngestTokensFile,
+  validateIngestTokensFile,
+} from './tokens-file.js';

@@ -12,6 +12,7 @@ import {
 import type { Logger } from '../../logging/index.js';
 import { counter } from '../../metrics/index.js';
 import type { BufferedEvent, IngestBuffer, TokenBinding } from '../../stores/ports.js';
+import type { BackpressureCheck } from '../backpressure.js';
 import { createNamespaceMatcher, type TokenAuthenticator } from './auth.js';
 import type { HttpIngestConfig } from './config.js';
 import {
@@ -76,6 +77,11 @@ export interface HttpIngestPluginOptions {
   readonly registry: Registry;
   /** The clock for receive times; default `Date.now`. */
   readonly now?: () => number;
+  /**
+   * Asked before each request's body is read, after the buffer's own limit: while it refuses
+   * (delivery behind, store full), requests get 503 with its Retry-After and message.
+   */
+  readonly backpressure?: BackpressureCheck;
 }
 
 interface AcceptedEvent {
@@ -256,6 +262,16 @@ export const httpIngestPlugin: FastifyPluginAsync<HttpIngestPluginOptions> = asy
               `The ingest buffer holds more than ${config.maxBufferedBytes} bytes not yet written; retry later.`,
               { headers: { 'retry-after': String(config.retryAfterSeconds) } },
             ),
+          );
+        }
+        const state = await options.backpressure?.check();
+        if (state && !state.ok) {
+          refuse(
+            request,
+            state.reason,
+            new ApiError(503, ApiErrorCode.SERVICE_UNAVAILABLE, state.message, {
+              headers: { 'retry-after': String(state.retryAfterSeconds) },
+            }),
           );
         }
       },

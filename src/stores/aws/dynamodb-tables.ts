@@ -89,7 +89,19 @@ export const DestinationStatusAttribute = {
  */
 export const ReplayAttribute = { SIGNATURE: 'signature', EXPIRES_AT: 'expires_at' } as const;
 
-/** The names of the router's six tables. */
+/**
+ * Attributes of the quota table: `tenant_id` (partition) + `day` (sort, UTC `YYYY-MM-DD`);
+ * `used` is the day's byte counter; `expires_at` (epoch seconds) is its TTL attribute.
+ */
+export const QuotaAttribute = {
+  TENANT_ID: 'tenant_id',
+  DAY: 'day',
+  USED: 'used',
+  UPDATED_AT: 'updated_at',
+  EXPIRES_AT: 'expires_at',
+} as const;
+
+/** The names of the router's tables. */
 export interface RouterTableNames {
   readonly configs: string;
   readonly checkpoints: string;
@@ -100,11 +112,16 @@ export interface RouterTableNames {
   readonly status: string;
   /** Signatures of mutating API requests, shared by the API replicas to refuse replays. */
   readonly replay: string;
+  /**
+   * Daily byte counters of the tenants' quotas, shared by the replicas. Optional so that
+   * names written before it existed still type-check; `createRouterTables` creates it when set.
+   */
+  readonly quotas?: string;
 }
 
 /**
  * The table names of a deployment whose configs table is `configTable`, where no other name
- * is set: `<configs>-checkpoints`, `-dead-letters`, `-audit`, `-status` and `-replay`.
+ * is set: `<configs>-checkpoints`, `-dead-letters`, `-audit`, `-status`, `-replay` and `-quotas`.
  *
  * @example defaultRouterTableNames('tlr-configs').audit === 'tlr-configs-audit'
  */
@@ -116,6 +133,7 @@ export function defaultRouterTableNames(configTable: string): RouterTableNames {
     audit: `${configTable}-audit`,
     status: `${configTable}-status`,
     replay: `${configTable}-replay`,
+    quotas: `${configTable}-quotas`,
   };
 }
 
@@ -128,13 +146,13 @@ export interface CreateRouterTablesOptions {
 const DEFAULT_MAX_WAIT_SECONDS = 120;
 
 /**
- * Creates the router's six DynamoDB tables (on-demand capacity), waits until they are
- * ACTIVE, and turns on TTL for the checkpoints' and the replay table's `expires_at`. Idempotent: tables that exist
- * already are kept as they are (their schema is not checked), and TTL is only switched on
- * when it is not on yet.
+ * Creates the router's DynamoDB tables (on-demand capacity), waits until they are
+ * ACTIVE, and turns on TTL for the checkpoints', the replay and the quota table's `expires_at`.
+ * Idempotent: tables that exist already are kept as they are (their schema is not checked),
+ * and TTL is only switched on when it is not on yet.
  *
  * @param client - a low-level DynamoDB client
- * @param names - the six table names
+ * @param names - the table names (the quota table only when named)
  * @param options - how long to wait for the tables
  * @throws the SDK's error when a table cannot be created, does not become ACTIVE in time, or
  *   TTL cannot be enabled (for example TTL is on for another attribute)
@@ -161,6 +179,7 @@ export async function createRouterTables(
     auditTable(names.audit),
     statusTable(names.status),
     replayTable(names.replay),
+    ...(names.quotas !== undefined ? [quotaTable(names.quotas)] : []),
   ];
   await Promise.all(
     tables.map(async (input) => {
@@ -171,6 +190,7 @@ export async function createRouterTables(
   await Promise.all([
     enableTimeToLive(client, names.checkpoints, CheckpointAttribute.EXPIRES_AT),
     enableTimeToLive(client, names.replay, ReplayAttribute.EXPIRES_AT),
+    ...(names.quotas !== undefined ? [enableTimeToLive(client, names.quotas, QuotaAttribute.EXPIRES_AT)] : []),
   ]);
 }
 
@@ -264,6 +284,21 @@ function replayTable(name: string): CreateTableCommandInput {
     BillingMode: 'PAY_PER_REQUEST',
     AttributeDefinitions: [{ AttributeName: ReplayAttribute.SIGNATURE, AttributeType: 'S' }],
     KeySchema: [{ AttributeName: ReplayAttribute.SIGNATURE, KeyType: 'HASH' }],
+  };
+}
+
+function quotaTable(name: string): CreateTableCommandInput {
+  return {
+    TableName: name,
+    BillingMode: 'PAY_PER_REQUEST',
+    AttributeDefinitions: [
+      { AttributeName: QuotaAttribute.TENANT_ID, AttributeType: 'S' },
+      { AttributeName: QuotaAttribute.DAY, AttributeType: 'S' },
+    ],
+    KeySchema: [
+      { AttributeName: QuotaAttribute.TENANT_ID, KeyType: 'HASH' },
+      { AttributeName: QuotaAttribute.DAY, KeyType: 'RANGE' },
+    ],
   };
 }
 

@@ -21,9 +21,11 @@ export {
   DEAD_LETTERS_BY_TENANT_INDEX,
   DeadLetterAttribute,
   DestinationStatusAttribute,
+  QuotaAttribute,
   ReplayAttribute,
   type RouterTableNames,
 } from './dynamodb-tables.js';
+export { createDynamoQuotaStore, DEFAULT_QUOTA_TTL_SECONDS, type DynamoQuotaStoreOptions } from './dynamodb-quota-store.js';
 export { createDynamoReplayStore, type DynamoReplayStoreOptions } from './dynamodb-replay-store.js';
 export { createS3ObjectStore, type S3ObjectStoreOptions } from './s3-object-store.js';
 export { createSqsQueue, type SqsQueueOptions } from './sqs-queue.js';

@@ -10,5 +10,6 @@ export {
 } from './destination-status-store.js';
 export { createSqliteIngestBuffer } from './ingest-buffer.js';
 export { createFileObjectStore, type FileObjectStoreOptions, StoreFullError } from './object-store.js';
+export { createSqliteQuotaStore } from './quota-store.js';
 export { createSqliteQueue, type SqliteQueue, type SqliteQueueOptions } from './queue.js';
 export { createSqliteTokenStore, hashIngestToken, INGEST_TOKEN_PREFIX } from './token-store.js';

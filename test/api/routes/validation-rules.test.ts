@@ -24,7 +24,7 @@ type RuleValue = unknown | (() => unknown);
 
 interface FieldRule {
   readonly name: string;
-  /** The field a 422 names (array elements as `field[i]`). */
+  /** The field a 422 names (array elements as `field[i]`, members of an object as `field.key`). */
   readonly field: string;
   /** The create request carrying `value` in the field. */
   readonly request: (value: unknown) => { tenant: string; body: Record<string, unknown> };
@@ -46,6 +46,11 @@ function withField(kind: ConfigKind, field: string) {
 }
 
 const ROLE = 'arn:aws:iam::123456789012:role';
+
+/** A create of the tenant settings row (`type: 'tenant'`) with the fields `fields(value)` makes. */
+function settingsWith(fields: (value: unknown) => Record<string, unknown>) {
+  return (value: unknown) => ({ tenant: tenantIdFactory(), body: { type: 'tenant', ...fields(value) } });
+}
 
 const rules: FieldRule[] = [
   {
@@ -240,6 +245,62 @@ const rules: FieldRule[] = [
       ['absent', undefined],
     ],
   },
+  {
+    name: 'rate_limit.events_per_second (tenant settings row) is a number greater than 0',
+    field: 'rate_limit.events_per_second',
+    request: settingsWith((value) => ({ rate_limit: { events_per_second: value } })),
+    rejects: [
+      ['zero', 0],
+      ['a negative number', -5],
+      ['text', '100/s'],
+    ],
+    accepts: [
+      ['a whole number', 5_000],
+      ['a fraction', 0.5],
+    ],
+  },
+  {
+    name: 'rate_limit.burst_seconds (tenant settings row) is greater than 0 and at most 3600',
+    field: 'rate_limit.burst_seconds',
+    request: settingsWith((value) => ({ rate_limit: { bytes_per_second: 1_048_576, burst_seconds: value } })),
+    rejects: [
+      ['zero', 0],
+      ['more than an hour', 3_601],
+    ],
+    accepts: [
+      ['an hour', 3_600],
+      ['absent', undefined],
+    ],
+  },
+  {
+    name: 'destination_rate_limits (tenant settings row) are keyed by destination type, with the two rates only',
+    field: 'destination_rate_limits',
+    request: settingsWith((value) => ({ destination_rate_limits: value })),
+    rejects: [
+      ['an uppercase key', { S3: { events_per_second: 1 } }],
+      ['a zero rate', { s3: { bytes_per_second: 0 } }],
+      ['burst_seconds on a destination', { s3: { burst_seconds: 2 } }],
+    ],
+    accepts: [
+      ['a kind', { cloudwatch: { events_per_second: 1_000 } }],
+      ['a named destination', { 's3:archive': { bytes_per_second: 1_048_576 } }],
+    ],
+  },
+  {
+    name: 'daily_byte_quota (tenant settings row) is a whole number of bytes, at least 1',
+    field: 'daily_byte_quota',
+    request: settingsWith((value) => ({ daily_byte_quota: value })),
+    rejects: [
+      ['zero', 0],
+      ['a fraction', 1.5],
+      ['text', '10GB'],
+      ['a number past 2^53', 2 ** 60],
+    ],
+    accepts: [
+      ['10 GiB', 10_737_418_240],
+      ['one byte', 1],
+    ],
+  },
 ];
 
 describe('delivery config field rules (SQLite)', () => {
@@ -272,7 +333,8 @@ describe('delivery config field rules (SQLite)', () => {
       const error = expectApiError(response, 422, 'validation_failed');
       expect(error.details?.length).toBeGreaterThan(0);
       for (const detail of error.details ?? []) {
-        expect(detail.field === field || detail.field?.startsWith(`${field}[`), JSON.stringify(detail)).toBe(true);
+        const named = detail.field === field || detail.field?.startsWith(`${field}[`) || detail.field?.startsWith(`${field}.`);
+        expect(named, JSON.stringify(detail)).toBe(true);
         expect(detail.message).toMatch(/\S/);
       }
       expect((await api.call('GET', apiPath.configs(tenant))).body).toEqual({ items: [] });
@@ -288,6 +350,37 @@ describe('delivery config field rules (SQLite)', () => {
       // Assess
       expect(response.status, response.text).toBe(201);
     });
+  });
+
+  it('stores a tenant settings row, reads it back and patches it through the same rules', async () => {
+    // Prepare
+    const tenant = tenantIdFactory();
+    const body = { type: 'tenant', rate_limit: { events_per_second: 5_000 }, daily_byte_quota: 10_737_418_240 };
+
+    // Act
+    const created = await api.call('POST', apiPath.configs(tenant), body);
+    const patched = await api.call('PATCH', apiPath.config(tenant, 'tenant'), { daily_byte_quota: 1_073_741_824 });
+    const refused = await api.call('PATCH', apiPath.config(tenant, 'tenant'), { daily_byte_quota: -1 });
+    const read = await api.call('GET', apiPath.config(tenant, 'tenant'));
+
+    // Assess
+    expect(created.status, created.text).toBe(201);
+    expect(patched.status, patched.text).toBe(200);
+    const error = expectApiError(refused, 422, 'validation_failed');
+    expect(error.details).toEqual([{ field: 'daily_byte_quota', message: 'must be a whole number of bytes, at least 1' }]);
+    expect(read.body).toMatchObject({ tenant_id: tenant, type: 'tenant', rate_limit: { events_per_second: 5_000 }, daily_byte_quota: 1_073_741_824 });
+  });
+
+  it('refuses a field the tenant settings row does not have with 422 naming it', async () => {
+    // Prepare
+    const tenant = tenantIdFactory();
+
+    // Act
+    const response = await api.call('POST', apiPath.configs(tenant), { type: 'tenant', bucket_name: 'logs-bucket' });
+
+    // Assess
+    const error = expectApiError(response, 422, 'validation_failed');
+    expect(error.details).toEqual([{ field: 'bucket_name', message: 'is not a known field' }]);
   });
 
   it('lists the known groups when a group is unknown', async () => {

@@ -16,6 +16,7 @@ import {
   DEAD_LETTERS_BY_TENANT_INDEX,
   DeadLetterAttribute,
   DestinationStatusAttribute,
+  QuotaAttribute,
   ReplayAttribute,
 } from '../../../src/stores/aws/dynamodb-tables.js';
 import { listOf, policyStatements, type StatementJson } from '../../helpers/cdk-policies.js';
@@ -236,11 +237,12 @@ describe('the processor Lambda environment', () => {
     expect(ttl(configs)).toBeUndefined();
   });
 
-  it('names the dead-letter, audit, status and replay tables by their schema, six tables in all', () => {
+  it('names the dead-letter, audit, status, replay and quota tables by their schema, seven tables in all', () => {
     // Act
-    const named = [config.deadLetterTable, config.auditTable, config.destinationStatusTable, config.replayTable];
+    const { deadLetterTable, auditTable, destinationStatusTable, replayTable, quotaTable } = config;
+    const named = [deadLetterTable, auditTable, destinationStatusTable, replayTable, quotaTable];
     const ids = named.map((t) => deployed.owner(t));
-    const [deadLetters, audit, status, replay] = ids as [string, string, string, string];
+    const [deadLetters, audit, status, replay, quotas] = ids as [string, string, string, string, string];
     const all = new Set([config.configTable, config.checkpointTable, ...ids.map((id) => deployed.resolve({ Ref: id }))]);
 
     // Assess
@@ -250,7 +252,9 @@ describe('the processor Lambda environment', () => {
     expect(keys(status)).toEqual([`${DestinationStatusAttribute.TENANT_ID}:HASH`, `${DestinationStatusAttribute.TYPE}:RANGE`]);
     expect(keys(replay)).toEqual([`${ReplayAttribute.SIGNATURE}:HASH`]);
     expect(ttl(replay)).toEqual({ AttributeName: ReplayAttribute.EXPIRES_AT, Enabled: true });
-    expect(all.size).toBe(6);
+    expect(keys(quotas)).toEqual([`${QuotaAttribute.TENANT_ID}:HASH`, `${QuotaAttribute.DAY}:RANGE`]);
+    expect(ttl(quotas)).toEqual({ AttributeName: QuotaAttribute.EXPIRES_AT, Enabled: true });
+    expect(all.size).toBe(7);
   });
 
   it('derives the same table names from TENANT_CONFIG_TABLE alone', () => {
@@ -264,6 +268,7 @@ describe('the processor Lambda environment', () => {
       auditTable: config.auditTable,
       destinationStatusTable: config.destinationStatusTable,
       replayTable: config.replayTable,
+      quotaTable: config.quotaTable,
     });
   });
 
@@ -323,6 +328,7 @@ describe('the processor Lambda environment', () => {
     ['reads and writes checkpoints', 'checkpointTable', ['dynamodb:BatchGetItem', 'dynamodb:UpdateItem']],
     ['records dead letters', 'deadLetterTable', ['dynamodb:PutItem']],
     ['records destination status', 'destinationStatusTable', ['dynamodb:UpdateItem']],
+    ['reserves daily quota bytes', 'quotaTable', ['dynamodb:GetItem', 'dynamodb:UpdateItem']],
   ] as const)('lets its role call what the code calls: %s', (_name, field, actions) => {
     // Act
     const arn = deployed.resolve({ 'Fn::GetAtt': [deployed.owner(config[field]), 'Arn'] });

@@ -16,6 +16,7 @@ import {
   DEAD_LETTERS_BY_TENANT_INDEX,
   DeadLetterAttribute,
   DestinationStatusAttribute,
+  QuotaAttribute,
   ReplayAttribute,
 } from '../../../src/stores/aws/dynamodb-tables.js';
 import { broadPolicyProblems, listOf, policyStatements, textsOf } from '../../helpers/cdk-policies.js';
@@ -253,6 +254,7 @@ describe('TlrRegionalStack tables', () => {
     ['audit', tables.audit, [AuditAttribute.TENANT_ID, AuditAttribute.ENTRY_KEY], undefined],
     ['status', tables.status, [DestinationStatusAttribute.TENANT_ID, DestinationStatusAttribute.TYPE], undefined],
     ['replay', tables.replay, [ReplayAttribute.SIGNATURE], ReplayAttribute.EXPIRES_AT],
+    ['quotas', tables.quotas!, [QuotaAttribute.TENANT_ID, QuotaAttribute.DAY], QuotaAttribute.EXPIRES_AT],
   ])('the %s table', (_name, tableName, keys, ttl) => {
     it('has the key schema the store uses, on demand, with PITR and encryption', () => {
       // Prepare
@@ -571,7 +573,7 @@ describe('TlrRegionalStack least privilege', () => {
       ].sort(),
     );
     expect([...processor].sort()).toEqual(
-      ['configs', 'checkpoints', 'deadLetters', 'status'].map((k) => `\${${tableIds[k]}.Arn}`).sort(),
+      ['configs', 'checkpoints', 'deadLetters', 'status', 'quotas'].map((k) => `\${${tableIds[k]}.Arn}`).sort(),
     );
     expect(grantedTo(template, roles.apiAuthorizerExecution)).toEqual([]);
   });

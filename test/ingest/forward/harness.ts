@@ -6,6 +6,7 @@ import {
   validateForwardConfig,
 } from '../../../src/ingest/forward/config.js';
 import { createForwardServer, type ForwardServer } from '../../../src/ingest/forward/server.js';
+import type { BackpressureCheck } from '../../../src/ingest/backpressure.js';
 import { createLogger, LogLevel } from '../../../src/logging/logger.js';
 import { openDatabase, type SqliteDatabase } from '../../../src/stores/local/database.js';
 import { createSqliteIngestBuffer } from '../../../src/stores/local/ingest-buffer.js';
@@ -34,12 +35,14 @@ const running: { harness: ForwardHarness }[] = [];
  * Starts a server; `stopForwardHarnesses` closes it.
  *
  * @param options.wrap - replaces the buffer the server sees, e.g. to slow appends or fake pressure
+ * @param options.backpressure - the server's back-pressure check beyond its buffer (queue backlog, store full)
  */
 export async function startForwardHarness(
   options: {
     config?: Partial<ForwardConfig> & Record<string, unknown>;
     auth?: Record<string, unknown>;
     wrap?: (buffer: IngestBuffer) => IngestBuffer;
+    backpressure?: BackpressureCheck;
   } = {},
 ): Promise<ForwardHarness> {
   const dir = await makeTempDir('tlr-forward-');
@@ -55,6 +58,7 @@ export async function startForwardHarness(
     buffer,
     logger,
     registry,
+    ...(options.backpressure && { backpressure: options.backpressure }),
   });
   let port: number;
   try {

@@ -7,6 +7,10 @@ import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigValidationError } from '../../../src/domain/errors.js';
 import { BadFrameReason } from '../../../src/ingest/forward/protocol.js';
 import { DisconnectReason } from '../../../src/ingest/forward/server.js';
+import { createQueueBacklogCheck } from '../../../src/ingest/backpressure.js';
+import { silentLogger } from '../../../src/logging/logger.js';
+import { openDatabase } from '../../../src/stores/local/database.js';
+import { createSqliteQueue } from '../../../src/stores/local/queue.js';
 import type { IngestBuffer } from '../../../src/stores/ports.js';
 import { randomId } from '../../helpers/factories.js';
 import { metricValue } from '../../helpers/metrics.js';
@@ -620,8 +624,54 @@ describe('Forward server: limits', () => {
     expect(unsent).toBeGreaterThan(0); // the client, not the server, holds what the server did not read
     expect(answers).toEqual(chunks.map((chunk) => ({ ack: chunk })));
     expect(await bufferedEventCount(h.sqliteBuffer)).toBe(40);
-    expect(await metricValue(h.registry, 'tlr_forward_backpressure_waits_total')).toBe(1);
+    expect(await metricValue(h.registry, 'tlr_forward_backpressure_waits_total', { reason: 'buffer_full' })).toBe(1);
     expect(await metricValue(h.registry, 'tlr_forward_paused_connections')).toBe(0);
+  });
+
+  it('does not ack a chunk while the queue backlog is over its limit, and acks it once the backlog drained', async () => {
+    // Prepare
+    const db = openDatabase(join(await makeTempDir('tlr-forward-backlog-'), 'tlr.db'));
+    const queue = createSqliteQueue(db);
+    try {
+      await queue.send('older-work-1');
+      await queue.send('older-work-2');
+      const backpressure = createQueueBacklogCheck({
+        queue,
+        maxBacklog: 1,
+        retryAfterSeconds: 5,
+        cacheMs: 0,
+        logger: silentLogger,
+      });
+      const h = await startForwardHarness({ config: { backpressureCheckMs: 20 }, backpressure });
+      const client = await connectForward(h.port);
+      const chunk = chunkId();
+
+      // Act
+      await client.send(messageFrame(TAG, SECONDS, fluentdRecord('team-a'), { chunk }));
+      await eventually(async () => (await metricValue(h.registry, 'tlr_forward_paused_connections')) === 1);
+      let answered = false;
+      const pending = client.next(10_000).then((answer) => {
+        answered = true;
+        return answer;
+      });
+      // Several back-pressure checks pass while the connection is held.
+      await sleep(200);
+      const answeredWhileOver = answered;
+      const storedWhileOver = await bufferedEventCount(h.sqliteBuffer);
+      for (const message of await queue.receive({ maxMessages: 10, waitMs: 0 })) await queue.delete(message.receiptHandle);
+      const answer = await pending;
+
+      // Assess
+      expect(answeredWhileOver).toBe(false);
+      expect(storedWhileOver).toBe(0);
+      expect(answer).toEqual({ ack: chunk });
+      expect(await bufferedEventCount(h.sqliteBuffer)).toBe(1);
+      expect(await metricValue(h.registry, 'tlr_forward_backpressure_waits_total', { reason: 'queue_backlog' })).toBe(1);
+      expect(await metricValue(h.registry, 'tlr_forward_paused_connections')).toBe(0);
+    } finally {
+      queue.close();
+      db.close();
+    }
   });
 
   it('closes a connection idle for idleTimeoutMs', async () => {

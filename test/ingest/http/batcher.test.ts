@@ -82,12 +82,12 @@ describe('createIngestBatcher', () => {
 
   function batcherWith(
     overrides: Partial<HttpIngestConfig> = {},
-    deps: { objectStore?: ObjectStore; queue?: NotificationQueue } = {},
+    deps: { objectStore?: ObjectStore; queue?: NotificationQueue | 'none' } = {},
   ): IngestBatcher {
     const batcher = createIngestBatcher({
       buffer,
       objectStore: deps.objectStore ?? objectStore,
-      queue: deps.queue ?? queue,
+      ...(deps.queue !== 'none' && { queue: deps.queue ?? queue }),
       config: { ...defaultHttpIngestConfig(), ...overrides },
       logger: silentLogger,
       registry,
@@ -113,6 +113,22 @@ describe('createIngestBatcher', () => {
     queue.close();
     db.close();
     await removeTempDirs();
+  });
+
+  it('queues no work item when given no queue, for a store that notifies by itself', async () => {
+    // Prepare
+    const batcher = batcherWith({ maxBatchAgeMs: 2_000 }, { queue: 'none' });
+    await buffer.append(eventsFor(groupFactory(), 3), clock);
+    clock += 2_000;
+
+    // Act
+    const result = await batcher.flushDue();
+
+    // Assess
+    expect(result).toEqual({ objects: 1, events: 3, failures: 0 });
+    expect((await readObjects(objectStore)).size).toBe(1);
+    expect(await drainQueue(queue)).toEqual([]);
+    expect(await buffer.pendingBytes()).toBe(0);
   });
 
   it('leaves a small group that is younger than the batch age in the buffer', async () => {

@@ -6,6 +6,11 @@ import { Registry } from 'prom-client';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createApiApp } from '../../../src/api/app.js';
 import { parseObjectKey } from '../../../src/domain/object-key.js';
+import {
+  type BackpressureCheck,
+  createQueueBacklogCheck,
+  createStoreFullTracker,
+} from '../../../src/ingest/backpressure.js';
 import { createTokenAuthenticator } from '../../../src/ingest/http/auth.js';
 import { createIngestBatcher } from '../../../src/ingest/http/batcher.js';
 import { defaultHttpIngestConfig, type HttpIngestConfig } from '../../../src/ingest/http/config.js';
@@ -59,6 +64,7 @@ describe(`POST ${INGEST_ROUTE}`, () => {
   async function harness(
     overrides: Partial<HttpIngestConfig> = {},
     namespaces = ['team-*'],
+    backpressure?: BackpressureCheck,
   ): Promise<Harness> {
     const clusterId = `cluster-${randomId()}`;
     const { token } = await tokens.create({ clusterId, namespaces });
@@ -71,6 +77,7 @@ describe(`POST ${INGEST_ROUTE}`, () => {
         buffer,
         config: { ...defaultHttpIngestConfig(), ...overrides },
         now: () => NOW_MS,
+        ...(backpressure && { backpressure }),
       },
     });
     apps.push(app);
@@ -594,6 +601,62 @@ describe(`POST ${INGEST_ROUTE}`, () => {
       await metricValue(registry, 'tlr_ingest_requests_total', { status: '503', reason: 'back_pressure' }),
     ).toBe(1);
     expect(again.statusCode).toBe(200);
+  });
+
+  it('answers 503 with Retry-After while the queue backlog is over its limit, and 200 again once it drained', async () => {
+    // Prepare
+    const backlog = createQueueBacklogCheck({ queue, maxBacklog: 2, retryAfterSeconds: 11, cacheMs: 0, logger: silentLogger });
+    const h = await harness({}, ['team-*'], backlog);
+    const body = ndjson([{ namespace: 'team-a', message: 'hello' }]);
+    const first = await post(h, body);
+    await flushedObjects();
+    await queue.send('older-work-1');
+    await queue.send('older-work-2');
+
+    // Act
+    const refused = await post(h, body);
+    for (const message of await queue.receive({ maxMessages: 10, waitMs: 0 })) await queue.delete(message.receiptHandle);
+    const again = await post(h, body);
+
+    // Assess
+    expect(first.statusCode).toBe(200);
+    expect(refused.statusCode).toBe(503);
+    expect(refused.headers['retry-after']).toBe('11');
+    expect(refused.json().error).toEqual({
+      code: 'service_unavailable',
+      message: expect.stringContaining('Delivery is behind: 3 notifications wait to be processed, more than the limit of 2'),
+    });
+    expect(await metricValue(registry, 'tlr_ingest_requests_total', { status: '503', reason: 'queue_backlog' })).toBe(1);
+    expect(again.statusCode).toBe(200);
+  });
+
+  it('answers 503 once the object store refused a write as full, keeping the events already buffered', async () => {
+    // Prepare
+    const tracker = createStoreFullTracker({ retryAfterSeconds: 6, logger: silentLogger, registry });
+    const h = await harness({}, ['team-*'], tracker);
+    const body = ndjson([{ namespace: 'team-a', message: 'x'.repeat(500) }]);
+    const accepted = await post(h, body);
+    const batcher = createIngestBatcher({
+      buffer,
+      objectStore: tracker.wrap(createFileObjectStore({ rootDir: join(dir, 'tiny'), maxBytes: 10 })),
+      queue,
+      config: defaultHttpIngestConfig(),
+      logger: silentLogger,
+      registry,
+    });
+
+    // Act
+    await batcher.flushAll().catch(() => undefined);
+    const refused = await post(h, body);
+
+    // Assess
+    expect(accepted.statusCode).toBe(200);
+    expect(refused.statusCode).toBe(503);
+    expect(refused.headers['retry-after']).toBe('6');
+    expect(await metricValue(registry, 'tlr_ingest_requests_total', { status: '503', reason: 'store_full' })).toBe(1);
+    expect(await metricValue(registry, 'tlr_object_store_full_total', {})).toBeGreaterThanOrEqual(1);
+    expect(await buffer.pendingBytes()).toBeGreaterThan(0);
+    expect(await queue.stats()).toMatchObject({ visible: 0 });
   });
 
   it('answers 503 with Retry-After when the buffer cannot store the events', async () => {

@@ -114,6 +114,24 @@ describe.skipIf(motoUnavailable)('createRouterTables against moto', () => {
     expect((await describeTable(names.configs)).TableStatus).toBe('ACTIVE');
   });
 
+  it('creates the quota table (tenant_id + day) with TTL on expires_at when it is named', async () => {
+    // Prepare
+    const withQuotas = { ...names, quotas: `quotas-${randomId()}` };
+
+    // Act
+    await createRouterTables(client, withQuotas);
+
+    // Assess
+    const table = await describeTable(withQuotas.quotas);
+    expect(table.KeySchema?.map((k) => [k.AttributeName, k.KeyType])).toEqual([
+      ['tenant_id', 'HASH'],
+      ['day', 'RANGE'],
+    ]);
+    expect(table.BillingModeSummary?.BillingMode).toBe('PAY_PER_REQUEST');
+    const { TimeToLiveDescription } = await client.send(new DescribeTimeToLiveCommand({ TableName: withQuotas.quotas }));
+    expect(TimeToLiveDescription).toEqual({ TimeToLiveStatus: 'ENABLED', AttributeName: 'expires_at' });
+  });
+
   it('turns TTL on for an existing checkpoints table that lacks it', async () => {
     // Prepare
     await client.send(

@@ -24,6 +24,7 @@ export const RouterEnv = {
   AUDIT_TABLE: 'AUDIT_TABLE',
   DESTINATION_STATUS_TABLE: 'DESTINATION_STATUS_TABLE',
   REPLAY_TABLE: 'REPLAY_TABLE',
+  QUOTA_TABLE: 'QUOTA_TABLE',
   SQS_QUEUE_URL: 'SQS_QUEUE_URL',
   SQS_DLQ_URL: 'SQS_DLQ_URL',
   SOURCE_BUCKET: 'SOURCE_BUCKET',
@@ -44,6 +45,7 @@ export function tableEnvironment(tables: RouterTables): Record<string, string> {
     [RouterEnv.AUDIT_TABLE]: tables.audit.tableName,
     [RouterEnv.DESTINATION_STATUS_TABLE]: tables.status.tableName,
     [RouterEnv.REPLAY_TABLE]: tables.replay.tableName,
+    [RouterEnv.QUOTA_TABLE]: tables.quotas.tableName,
   };
 }
 
@@ -94,6 +96,7 @@ export class Processor extends Construct {
     allow(role, ['dynamodb:BatchGetItem', 'dynamodb:GetItem', 'dynamodb:UpdateItem'], [tables.checkpoints.tableArn]);
     allow(role, ['dynamodb:PutItem'], [tables.deadLetters.tableArn]);
     allow(role, ['dynamodb:UpdateItem'], [tables.status.tableArn]);
+    allow(role, ['dynamodb:GetItem', 'dynamodb:UpdateItem'], [tables.quotas.tableArn]);
     // Pollers receive, extend and delete; every runtime sends delayed retries; the DLQ is only
     // read for its depth (SQS itself moves messages there).
     allow(

@@ -8,6 +8,7 @@ import {
   DEAD_LETTERS_BY_TENANT_INDEX,
   DeadLetterAttribute,
   DestinationStatusAttribute,
+  QuotaAttribute,
   ReplayAttribute,
 } from '../../../../src/stores/aws/dynamodb-tables.js';
 import { routerTableNames } from '../naming.js';
@@ -18,10 +19,10 @@ export interface RouterTablesProps {
 }
 
 /**
- * The router's six DynamoDB tables, with the key schema the stores use (the attribute
+ * The router's seven DynamoDB tables, with the key schema the stores use (the attribute
  * constants of `src/stores/aws/dynamodb-tables.ts`, written once): on demand, point-in-time
- * recovery on, encrypted with the AWS managed key, TTL on `expires_at` for checkpoints and
- * replay signatures.
+ * recovery on, encrypted with the AWS managed key, TTL on `expires_at` for checkpoints,
+ * replay signatures and daily quota counters.
  */
 export class RouterTables extends Construct {
   readonly configs: Table;
@@ -30,6 +31,8 @@ export class RouterTables extends Construct {
   readonly audit: Table;
   readonly status: Table;
   readonly replay: Table;
+  /** Daily byte counters of the tenants' quotas, shared by every processor. */
+  readonly quotas: Table;
 
   constructor(scope: Construct, id: string, props: RouterTablesProps) {
     super(scope, id);
@@ -85,6 +88,13 @@ export class RouterTables extends Construct {
       tableName: names.replay,
       partitionKey: s(ReplayAttribute.SIGNATURE),
       timeToLiveAttribute: ReplayAttribute.EXPIRES_AT,
+    });
+    this.quotas = new Table(this, 'Quotas', {
+      ...common,
+      tableName: names.quotas!,
+      partitionKey: s(QuotaAttribute.TENANT_ID),
+      sortKey: s(QuotaAttribute.DAY),
+      timeToLiveAttribute: QuotaAttribute.EXPIRES_AT,
     });
   }
 }
