@@ -1,69 +1,23 @@
 import { mkdir } from 'node:fs/promises';
 import { createServer, type Server } from 'node:net';
 import { dirname, join } from 'node:path';
-import { Registry } from 'prom-client';
 import { afterEach, describe, expect, it } from 'vitest';
 import { validateCircuitBreakerConfig } from '../../src/delivery/index.js';
-import type { DeliveryConfig } from '../../src/domain/index.js';
-import { silentLogger } from '../../src/logging/index.js';
 import { parseNotification } from '../../src/pipeline/notification.js';
-import {
-  type BatchProcessor,
-  CIRCUIT_OPEN_REASON,
-  createProcessor,
-  DeadLetterReason,
-  DestinationStatus,
-  ItemResult,
-} from '../../src/pipeline/processor.js';
-import { createDestinationStatusRecorder, type DestinationStatusRecorder } from '../../src/pipeline/status-recorder.js';
-import { createTenantDestinationResolver, type TenantDestinationResolver } from '../../src/pipeline/tenant-destinations.js';
+import { CIRCUIT_OPEN_REASON, DeadLetterReason, DestinationStatus, ItemResult } from '../../src/pipeline/processor.js';
 import { fileSinkDefinition, filePathFor } from '../../src/sinks/file/index.js';
-import { createSinkRegistry } from '../../src/sinks/registry.js';
 import type { SinkDefinition } from '../../src/sinks/types.js';
-import {
-  createFileObjectStore,
-  createSqliteCheckpointStore,
-  createSqliteConfigStore,
-  createSqliteDeadLetterStore,
-  createSqliteDestinationStatusStore,
-  createSqliteQueue,
-  openDatabase,
-  type SqliteDatabase,
-  type SqliteQueue,
-} from '../../src/stores/local/index.js';
-import type { CheckpointStore, DeadLetterStore, DestinationStatusStore, ObjectStore } from '../../src/stores/ports.js';
-import { gzipObject, logEventFactory, objectKeyFactory, objectKeyPartsFactory, randomId, s3EventFactory } from '../helpers/factories.js';
-import { createMemorySinkKind, MEMORY_KIND, type MemorySinkKind } from '../helpers/memory-sink.js';
+import { gzipObject, logEventFactory, objectKeyPartsFactory, randomId, s3EventFactory } from '../helpers/factories.js';
+import { MEMORY_KIND } from '../helpers/memory-sink.js';
 import { metricValue } from '../helpers/metrics.js';
-import { readAllNdjson } from '../helpers/ndjson-files.js';
-import { makeTempDir, removeTempDirs } from '../helpers/temp-dir.js';
+import {
+  APP, closeProcessorHarnesses, createProcessorHarness, EVENTS_AT_MS, newTenant, type ProcessorHarness, signal,
+} from './processor-harness.js';
 
-const APP = 'kube-apiserver';
-const EVENTS_AT_MS = Date.parse('2024-01-15T10:30:00Z');
 const COOL_DOWN_MS = 60_000;
 /** The failing destination: a `file` destination of tenant A whose output file cannot be opened. */
 const DOWN = 'file:down';
 
-interface Harness {
-  readonly dir: string;
-  readonly db: SqliteDatabase;
-  readonly objects: ObjectStore;
-  readonly queue: SqliteQueue;
-  readonly checkpoints: CheckpointStore;
-  readonly deadLetters: DeadLetterStore;
-  readonly registry: Registry;
-  readonly resolver: TenantDestinationResolver;
-  readonly processor: BatchProcessor;
-  readonly statusStore: DestinationStatusStore;
-  readonly status: DestinationStatusRecorder;
-  readonly memory: MemorySinkKind;
-  readonly clock: { nowMs: number };
-  /** `send` calls reaching each real file sink, by `<tenant>/<type>`. */
-  readonly sends: Map<string, number>;
-  putRows(tenantId: string, rows: ({ type: string } & Record<string, unknown>)[]): Promise<void>;
-}
-
-const open: Harness[] = [];
 const servers: Server[] = [];
 
 /** The file sink as it is, counting the `send` calls that reach it. */
@@ -84,91 +38,30 @@ function countingFileSinks(sends: Map<string, number>): SinkDefinition {
   };
 }
 
+type Harness = ProcessorHarness & {
+  /** `send` calls reaching each real file sink, by `<tenant>/<type>`. */
+  readonly sends: Map<string, number>;
+};
+
 async function createHarness(failureThreshold = 2): Promise<Harness> {
-  const dir = await makeTempDir('tlr-cb-');
-  const clock = { nowMs: Date.parse('2024-01-15T11:00:00.000Z') };
-  const now = () => clock.nowMs;
-  const db = openDatabase(join(dir, 'tlr.db'));
-  const registry = new Registry();
   const sends = new Map<string, number>();
-  const memory = createMemorySinkKind();
-  const configs = createSqliteConfigStore(db);
-  const objects = createFileObjectStore({ rootDir: join(dir, 'objects') });
-  const queue = createSqliteQueue(db, { now });
-  const checkpoints = createSqliteCheckpointStore(db);
-  const deadLetters = createSqliteDeadLetterStore(db, { now });
-  const resolver = createTenantDestinationResolver({
-    store: configs,
-    sinks: createSinkRegistry([countingFileSinks(sends), memory.definition]),
-    sinkDeps: { baseDir: dir, logger: silentLogger, registry },
-    logger: silentLogger,
-    registry,
-    now,
-    retireAfterMs: 1,
+  const h = await createProcessorHarness({
+    sinks: [countingFileSinks(sends)],
+    // One attempt per delivery: a failing destination fails at once, so tests never wait.
+    rowDefaults: { enabled: true, desired_logs: [], groups: [], retry: { maxAttempts: 1 } },
+    processor: { circuitBreaker: validateCircuitBreakerConfig({ failureThreshold, coolDownMs: COOL_DOWN_MS }) },
   });
-  const statusStore = createSqliteDestinationStatusStore(db, { now });
-  const status = createDestinationStatusRecorder({ store: statusStore, logger: silentLogger, flushIntervalMs: 0 });
-  const processor = createProcessor({
-    objectStore: objects,
-    resolver,
-    checkpoints,
-    deadLetters,
-    queue,
-    logger: silentLogger,
-    registry,
-    now,
-    // 0.5: no jitter on cool-downs or delayed-retry delays.
-    random: () => 0.5,
-    status,
-    circuitBreaker: validateCircuitBreakerConfig({ failureThreshold, coolDownMs: COOL_DOWN_MS }),
-  });
-  const h: Harness = {
-    dir,
-    db,
-    objects,
-    queue,
-    checkpoints,
-    deadLetters,
-    registry,
-    resolver,
-    processor,
-    statusStore,
-    status,
-    memory,
-    clock,
-    sends,
-    async putRows(tenantId, rows) {
-      for (const row of rows) {
-        // One attempt per delivery: a failing destination fails at once, so tests never wait.
-        const retry = { maxAttempts: 1 };
-        const config = { tenant_id: tenantId, enabled: true, desired_logs: [], groups: [], retry, ...row };
-        await configs.put({ directory: outputDir(h, tenantId, row.type), ...config } as DeliveryConfig);
-      }
-    },
-  };
-  open.push(h);
-  return h;
+  return { ...h, sends };
 }
 
 afterEach(async () => {
   for (const server of servers.splice(0)) await new Promise((resolve) => server.close(resolve));
-  for (const h of open.splice(0)) {
-    await h.resolver.close();
-    h.queue.close();
-    h.db.close();
-  }
-  await removeTempDirs();
+  await closeProcessorHarnesses();
 });
-
-const signal = () => new AbortController().signal;
-
-function outputDir(h: Harness, tenantId: string, type: string): string {
-  return join(h.dir, tenantId, type.replace(':', '-'));
-}
 
 /** Where a tenant's file destination writes the harness's events (one hour of one application). */
 function outputFile(h: Harness, tenantId: string, type: string): string {
-  return join(outputDir(h, tenantId, type), filePathFor(APP, EVENTS_AT_MS));
+  return join(h.outputDir(tenantId, type), filePathFor(APP, EVENTS_AT_MS));
 }
 
 /**
@@ -190,29 +83,8 @@ async function repair(server: Server): Promise<void> {
   await new Promise((resolve) => server.close(resolve));
 }
 
-async function putObject(h: Harness, tenantId: string, count = 3) {
-  const parts = objectKeyPartsFactory({ namespace: tenantId, application: APP });
-  const key = objectKeyFactory(parts);
-  const events = Array.from({ length: count }, (_, seq) =>
-    logEventFactory({
-      seq,
-      cluster_id: parts.clusterId,
-      namespace: tenantId,
-      application: APP,
-      pod_name: parts.podName,
-      timestamp: new Date(EVENTS_AT_MS + seq).toISOString(),
-    }),
-  );
-  await h.objects.put(key, gzipObject(events));
-  return { key, events };
-}
-
-function newTenant(): string {
-  return `t-${randomId().slice(0, 8)}`;
-}
-
 async function processKey(h: Harness, key: string) {
-  const outcome = await h.processor.processMessage(JSON.stringify(s3EventFactory([key])), signal());
+  const outcome = await h.notify([key]);
   return outcome.items[0]!;
 }
 
@@ -225,10 +97,10 @@ describe('createProcessor with circuit breakers', () => {
     await h.putRows(a, [{ type: 'file' }, { type: DOWN }]);
     await h.putRows(b, [{ type: 'file' }]);
     const outage = await breakDestination(h, a, DOWN);
-    const first = await putObject(h, a);
-    const second = await putObject(h, a);
-    const third = await putObject(h, a);
-    const other = await putObject(h, b);
+    const first = await h.putObject(a);
+    const second = await h.putObject(a);
+    const third = await h.putObject(a);
+    const other = await h.putObject(b);
 
     // Act: two failures open the circuit, then a third object of A and one of B arrive together.
     const failures = [await processKey(h, first.key), await processKey(h, second.key)];
@@ -269,8 +141,8 @@ describe('createProcessor with circuit breakers', () => {
     expect(Object.fromEntries(await h.checkpoints.getMany(third.key, [`${a}/file`, `${a}/${DOWN}`]))).toEqual({
       [`${a}/file`]: { offset: 2, done: true },
     });
-    expect(await readAllNdjson(outputDir(h, a, 'file'))).toEqual([...first.events, ...second.events, ...third.events]);
-    expect(await readAllNdjson(outputDir(h, b, 'file'))).toEqual(other.events);
+    expect(await h.readOutput(a, 'file')).toEqual([...first.events, ...second.events, ...third.events]);
+    expect(await h.readOutput(b, 'file')).toEqual(other.events);
     expect(await h.queue.stats()).toMatchObject({ visible: 0, delayed: 3 });
     expect(statusWhileOpen).toMatchObject({
       pendingRetries: 3,
@@ -285,8 +157,7 @@ describe('createProcessor with circuit breakers', () => {
 
     // Act: the destination recovers; after the cool-down the retries come due, one at a time.
     await repair(outage);
-    h.clock.nowMs += COOL_DOWN_MS;
-    const retries = await h.queue.receive({ maxMessages: 10, waitMs: 0 });
+    const retries = await h.receiveDue(COOL_DOWN_MS);
     const probe = await h.processor.processMessage(retries[0]!.body, signal());
     const stateAfterProbe = await metricValue(h.registry, 'tlr_destination_circuit_state', { tenant: a, destination: DOWN });
     const rest = [];
@@ -302,7 +173,7 @@ describe('createProcessor with circuit breakers', () => {
     expect(stateAfterProbe).toBe(0);
     expect(rest.map((o) => o.items[0]!.result)).toEqual([ItemResult.COMPLETED, ItemResult.COMPLETED]);
     expect(h.sends.get(`${a}/${DOWN}`)).toBe(5);
-    const delivered = await readAllNdjson(outputDir(h, a, DOWN));
+    const delivered = await h.readOutput(a, DOWN);
     expect(delivered).toHaveLength(9);
     expect(new Set(delivered.map((e) => JSON.stringify(e)))).toEqual(
       new Set([...first.events, ...second.events, ...third.events].map((e) => JSON.stringify(e))),
@@ -323,10 +194,10 @@ describe('createProcessor with circuit breakers', () => {
     const a = newTenant();
     await h.putRows(a, [{ type: DOWN }]);
     await breakDestination(h, a, DOWN);
-    const first = await putObject(h, a);
-    const second = await putObject(h, a);
+    const first = await h.putObject(a);
+    const second = await h.putObject(a);
     await processKey(h, first.key);
-    h.clock.nowMs += COOL_DOWN_MS;
+    h.advance(COOL_DOWN_MS);
 
     // Act
     const probe = await processKey(h, second.key);
@@ -349,7 +220,7 @@ describe('createProcessor with circuit breakers', () => {
     const a = newTenant();
     await h.putRows(a, [{ type: DOWN }]);
     await mkdir(outputFile(h, a, DOWN), { recursive: true });
-    const keys = [(await putObject(h, a)).key, (await putObject(h, a)).key];
+    const keys = [(await h.putObject(a)).key, (await h.putObject(a)).key];
 
     // Act
     const outcomes = [await processKey(h, keys[0]!), await processKey(h, keys[1]!)];
@@ -371,12 +242,12 @@ describe('createProcessor with circuit breakers', () => {
     const a = newTenant();
     await h.putRows(a, [{ type: DOWN }]);
     await breakDestination(h, a, DOWN);
-    const opener = await putObject(h, a);
-    const held = await putObject(h, a);
+    const opener = await h.putObject(a);
+    const held = await h.putObject(a);
     await processKey(h, opener.key);
 
     // Act: the held object's last allowed attempt meets the open circuit.
-    const outcome = await h.processor.processItem({ key: held.key, attempt: 10, destinations: [DOWN] }, signal());
+    const outcome = await h.processItem({ key: held.key, attempt: 10, destinations: [DOWN] });
 
     // Assess
     expect(outcome.destinations).toEqual([

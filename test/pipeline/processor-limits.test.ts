@@ -1,71 +1,19 @@
-import { join } from 'node:path';
-import { Registry } from 'prom-client';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { AbortedError, type DeliveryConfig, TENANT_SETTINGS_TYPE } from '../../src/domain/index.js';
 import { type Logger, silentLogger } from '../../src/logging/index.js';
 import { parseNotification, type WorkItem } from '../../src/pipeline/notification.js';
-import {
-  type BatchProcessor,
-  createProcessor,
-  DeadLetterReason,
-  DestinationStatus,
-  ItemResult,
-  RATE_LIMITED_REASON,
-} from '../../src/pipeline/processor.js';
-import { createTenantDestinationResolver, type TenantDestinationResolver } from '../../src/pipeline/tenant-destinations.js';
-import { fileSinkDefinition } from '../../src/sinks/file/index.js';
-import { createSinkRegistry } from '../../src/sinks/registry.js';
-import {
-  createFileObjectStore,
-  createSqliteCheckpointStore,
-  createSqliteConfigStore,
-  createSqliteDeadLetterStore,
-  createSqliteQueue,
-  createSqliteQuotaStore,
-  openDatabase,
-  type SqliteDatabase,
-  type SqliteQueue,
-} from '../../src/stores/local/index.js';
-import {
-  type CheckpointStore,
-  type DeadLetterStore,
-  type DeliveryConfigStore,
-  type ObjectStore,
-  type TenantQuotaStore,
-  utcDay,
-} from '../../src/stores/ports.js';
-import { gzipObject, logEventFactory, objectKeyFactory, objectKeyPartsFactory, randomId } from '../helpers/factories.js';
-import { createMemorySinkKind, MEMORY_KIND } from '../helpers/memory-sink.js';
+import { DeadLetterReason, DestinationStatus, ItemResult, RATE_LIMITED_REASON } from '../../src/pipeline/processor.js';
+import { createSqliteQuotaStore, openDatabase, type SqliteDatabase } from '../../src/stores/local/index.js';
+import { type TenantQuotaStore, utcDay } from '../../src/stores/ports.js';
+import { randomId } from '../helpers/factories.js';
+import { MEMORY_KIND } from '../helpers/memory-sink.js';
 import { metricValue } from '../helpers/metrics.js';
-import { readAllNdjson } from '../helpers/ndjson-files.js';
-import { makeTempDir, removeTempDirs } from '../helpers/temp-dir.js';
+import {
+  closeProcessorHarnesses, createProcessorHarness, EVENTS_AT_MS, newTenant, type ProcessorHarness, signal,
+} from './processor-harness.js';
 
-const APP = 'kube-apiserver';
-const EVENTS_AT_MS = Date.parse('2024-01-15T10:30:00Z');
-const START_MS = Date.parse('2024-01-15T11:00:00.000Z');
 /** The processor's delayed-retry settings in these tests: 30 s first delay, 2 attempts. */
 const DELAYED_RETRY = { initialDelayMs: 30_000, maxDelayMs: 900_000, maxAttempts: 2 };
-
-interface Harness {
-  readonly dir: string;
-  readonly db: SqliteDatabase;
-  readonly objects: ObjectStore;
-  readonly queue: SqliteQueue;
-  readonly configs: DeliveryConfigStore;
-  readonly checkpoints: CheckpointStore;
-  readonly deadLetters: DeadLetterStore;
-  readonly quotas: TenantQuotaStore;
-  readonly registry: Registry;
-  readonly resolver: TenantDestinationResolver;
-  readonly processor: BatchProcessor;
-  readonly clock: { nowMs: number };
-  /** Another processor (another replica) on the same database, with its own memory. */
-  replica(): BatchProcessor;
-  putRows(tenantId: string, rows: ({ type: string } & Record<string, unknown>)[]): Promise<void>;
-  putSettings(tenantId: string, settings: Record<string, unknown>): Promise<void>;
-}
-
-const open: Harness[] = [];
 
 interface HarnessOptions {
   readonly maxWaitMs?: number;
@@ -74,128 +22,40 @@ interface HarnessOptions {
   readonly logger?: Logger;
 }
 
-async function createHarness(options: HarnessOptions = {}): Promise<Harness> {
-  const dir = await makeTempDir('tlr-limits-');
-  const clock = { nowMs: START_MS };
-  const now = () => clock.nowMs;
-  const db = openDatabase(join(dir, 'tlr.db'));
-  const memory = createMemorySinkKind();
-  const configs = createSqliteConfigStore(db);
-  const objects = createFileObjectStore({ rootDir: join(dir, 'objects') });
-  const queue = createSqliteQueue(db, { now });
-  const checkpoints = createSqliteCheckpointStore(db);
-  const deadLetters = createSqliteDeadLetterStore(db, { now });
-  const quotas = typeof options.quotas === 'function' ? options.quotas(db) : createSqliteQuotaStore(db, now);
-  const resolvers: TenantDestinationResolver[] = [];
-  const build = (registry: Registry, quotaStore: TenantQuotaStore) => {
-    const resolver = createTenantDestinationResolver({
-      store: configs,
-      sinks: createSinkRegistry([fileSinkDefinition, memory.definition]),
-      sinkDeps: { baseDir: dir, logger: silentLogger, registry },
-      logger: silentLogger,
-      registry,
-      now,
-      ttlMs: 0,
-      retireAfterMs: 1,
-    });
-    resolvers.push(resolver);
-    const processor = createProcessor({
-      objectStore: objects,
-      resolver,
-      checkpoints,
-      deadLetters,
-      queue,
-      ...(options.quotas !== 'none' && { quotas: quotaStore }),
-      logger: options.logger ?? silentLogger,
-      registry,
-      now,
-      // 0.5: no jitter on delayed-retry delays.
-      random: () => 0.5,
+async function createHarness(options: HarnessOptions = {}): Promise<ProcessorHarness> {
+  return createProcessorHarness({
+    configTtlMs: 0,
+    reportStatus: false,
+    quotas: options.quotas === 'none' ? false : (options.quotas ?? true),
+    rowDefaults: { enabled: true, desired_logs: [], groups: [] },
+    processor: {
       delayedRetry: DELAYED_RETRY,
+      ...(options.logger && { logger: options.logger }),
       ...(options.maxWaitMs !== undefined && { rateLimit: { maxWaitMs: options.maxWaitMs } }),
-    });
-    return { resolver, processor };
-  };
-  const registry = new Registry();
-  const { resolver, processor } = build(registry, quotas);
-  const h: Harness = {
-    dir,
-    db,
-    objects,
-    queue,
-    configs,
-    checkpoints,
-    deadLetters,
-    quotas,
-    registry,
-    resolver,
-    processor,
-    clock,
-    replica: () => build(new Registry(), createSqliteQuotaStore(db, now)).processor,
-    async putRows(tenantId, rows) {
-      for (const row of rows) {
-        const config = { tenant_id: tenantId, enabled: true, desired_logs: [], groups: [], ...row };
-        await configs.put({ directory: join(dir, tenantId, row.type.replace(':', '-')), ...config } as DeliveryConfig);
-      }
     },
-    async putSettings(tenantId, settings) {
-      await configs.put({ tenant_id: tenantId, type: TENANT_SETTINGS_TYPE, ...settings } as unknown as DeliveryConfig);
-    },
-  };
-  open.push(h);
-  (h as { resolvers?: TenantDestinationResolver[] }).resolvers = resolvers;
-  return h;
+  });
 }
 
 afterEach(async () => {
   vi.useRealTimers();
-  for (const h of open.splice(0)) {
-    for (const resolver of (h as { resolvers?: TenantDestinationResolver[] }).resolvers ?? []) await resolver.close();
-    h.queue.close();
-    if (h.db.open) h.db.close();
-  }
-  await removeTempDirs();
+  await closeProcessorHarnesses();
 });
-
-const signal = () => new AbortController().signal;
-
-function newTenant(): string {
-  return `t-${randomId().slice(0, 8)}`;
-}
-
-function outputDir(h: Harness, tenantId: string, type: string): string {
-  return join(h.dir, tenantId, type.replace(':', '-'));
-}
 
 /**
  * An object of `count` events of one pod (the same pod for one `pod` value); `second` orders
  * the keys of one pod (their names start with the creation time).
  */
-async function putObject(h: Harness, tenantId: string, count = 3, pod = `pod-${randomId()}`, second = 0) {
-  const parts = objectKeyPartsFactory({ clusterId: 'cluster-1', namespace: tenantId, application: APP, podName: pod });
-  const key = objectKeyFactory({ ...parts, createdAtMs: EVENTS_AT_MS + second * 1_000 });
-  const events = Array.from({ length: count }, (_, seq) =>
-    logEventFactory({
-      seq,
-      cluster_id: parts.clusterId,
-      namespace: tenantId,
-      application: APP,
-      pod_name: parts.podName,
-      timestamp: new Date(EVENTS_AT_MS + seq).toISOString(),
-    }),
-  );
-  await h.objects.put(key, gzipObject(events));
-  return { key, events };
+async function putObject(h: ProcessorHarness, tenantId: string, count = 3, pod = `pod-${randomId()}`, second = 0) {
+  return h.putObject(tenantId, count, { clusterId: 'cluster-1', podName: pod, createdAtMs: EVENTS_AT_MS + second * 1_000 });
 }
 
-async function processItem(h: Harness, item: Partial<WorkItem> & { key: string }, processor = h.processor) {
-  return processor.processItem({ attempt: 0, ...item }, signal());
+async function putSettings(h: ProcessorHarness, tenantId: string, settings: Record<string, unknown>): Promise<void> {
+  await h.configs.put({ tenant_id: tenantId, type: TENANT_SETTINGS_TYPE, ...settings } as unknown as DeliveryConfig);
 }
 
 /** The delayed retries now on the queue, visible after moving the clock past their delay. */
-async function dueRetries(h: Harness, afterMs: number): Promise<WorkItem[]> {
-  h.clock.nowMs += afterMs;
-  const messages = await h.queue.receive({ maxMessages: 10, waitMs: 0 });
+async function dueRetries(h: ProcessorHarness, afterMs: number): Promise<WorkItem[]> {
+  const messages = await h.receiveDue(afterMs);
   for (const m of messages) await h.queue.delete(m.receiptHandle);
   return messages.map((m) => parseNotification(m.body).items[0]!);
 }
@@ -205,10 +65,10 @@ async function bytesOfOneObject(): Promise<number> {
   const h = await createHarness();
   const tenant = newTenant();
   await h.putRows(tenant, [{ type: 'file' }]);
-  await h.putSettings(tenant, { daily_byte_quota: 1_000_000_000 });
+  await putSettings(h, tenant, { daily_byte_quota: 1_000_000_000 });
   const { key } = await putObject(h, tenant);
-  await processItem(h, { key });
-  return (await h.quotas.add(tenant, utcDay(h.clock.nowMs), 0, 1_000_000_000)).used;
+  await h.processItem({ key });
+  return (await h.quotas!.add(tenant, utcDay(h.clock.nowMs), 0, 1_000_000_000)).used;
 }
 
 describe('createProcessor with rate limits', () => {
@@ -219,15 +79,15 @@ describe('createProcessor with rate limits', () => {
     const b = newTenant();
     await h.putRows(a, [{ type: 'file' }]);
     await h.putRows(b, [{ type: 'file' }]);
-    await h.putSettings(a, { rate_limit: { events_per_second: 1 } });
+    await putSettings(h, a, { rate_limit: { events_per_second: 1 } });
     const first = await putObject(h, a);
     const second = await putObject(h, a);
     const other = await putObject(h, b);
 
     // Act
-    const firstOutcome = await processItem(h, { key: first.key });
-    const secondOutcome = await processItem(h, { key: second.key });
-    const otherOutcome = await processItem(h, { key: other.key });
+    const firstOutcome = await h.processItem({ key: first.key });
+    const secondOutcome = await h.processItem({ key: second.key });
+    const otherOutcome = await h.processItem({ key: other.key });
     const retries = await dueRetries(h, DELAYED_RETRY.initialDelayMs);
 
     // Assess: held back, not dropped: one delayed retry scoped to the destination, no attempt used.
@@ -243,12 +103,12 @@ describe('createProcessor with rate limits', () => {
     expect(await h.deadLetters.list()).toEqual([]);
 
     // Act: the retry comes due once the bucket has refilled.
-    const retried = await processItem(h, retries[0]!);
+    const retried = await h.processItem(retries[0]!);
 
     // Assess: every record of A delivered once.
     expect(retried.result).toBe(ItemResult.COMPLETED);
-    expect(await readAllNdjson(outputDir(h, a, 'file'))).toEqual([...first.events, ...second.events]);
-    expect(await readAllNdjson(outputDir(h, b, 'file'))).toEqual(other.events);
+    expect(await h.readOutput(a, 'file')).toEqual([...first.events, ...second.events]);
+    expect(await h.readOutput(b, 'file')).toEqual(other.events);
   });
 
   it('delays a retry over the rate limit until the tokens are back when that is longer than the retry delay', async () => {
@@ -256,12 +116,12 @@ describe('createProcessor with rate limits', () => {
     const h = await createHarness();
     const a = newTenant();
     await h.putRows(a, [{ type: 'file' }]);
-    await h.putSettings(a, { rate_limit: { events_per_second: 0.01, burst_seconds: 100 } });
-    await processItem(h, { key: (await putObject(h, a)).key });
+    await putSettings(h, a, { rate_limit: { events_per_second: 0.01, burst_seconds: 100 } });
+    await h.processItem({ key: (await putObject(h, a)).key });
     const second = await putObject(h, a);
 
     // Act
-    await processItem(h, { key: second.key });
+    await h.processItem({ key: second.key });
     const atFirstDelay = await dueRetries(h, DELAYED_RETRY.initialDelayMs);
     const later = await dueRetries(h, 300_000 - DELAYED_RETRY.initialDelayMs);
 
@@ -275,13 +135,13 @@ describe('createProcessor with rate limits', () => {
     const h = await createHarness();
     const a = newTenant();
     await h.putRows(a, [{ type: 'file' }]);
-    await h.putSettings(a, { rate_limit: { events_per_second: 1 } });
-    await processItem(h, { key: (await putObject(h, a)).key });
+    await putSettings(h, a, { rate_limit: { events_per_second: 1 } });
+    await h.processItem({ key: (await putObject(h, a)).key });
     const late = await putObject(h, a);
     const lastAttempt = DELAYED_RETRY.maxAttempts;
 
     // Act
-    const outcome = await processItem(h, {
+    const outcome = await h.processItem({
       key: late.key,
       destinations: ['file'],
       attempt: lastAttempt,
@@ -303,13 +163,13 @@ describe('createProcessor with rate limits', () => {
     const h = await createHarness();
     const a = newTenant();
     await h.putRows(a, [{ type: 'file' }, { type: 'file:slow' }]);
-    await h.putSettings(a, { destination_rate_limits: { 'file:slow': { bytes_per_second: 1 } } });
+    await putSettings(h, a, { destination_rate_limits: { 'file:slow': { bytes_per_second: 1 } } });
     const first = await putObject(h, a);
     const second = await putObject(h, a);
 
     // Act
-    const firstOutcome = await processItem(h, { key: first.key });
-    const secondOutcome = await processItem(h, { key: second.key });
+    const firstOutcome = await h.processItem({ key: first.key });
+    const secondOutcome = await h.processItem({ key: second.key });
 
     // Assess
     expect(firstOutcome.result).toBe(ItemResult.COMPLETED);
@@ -317,8 +177,8 @@ describe('createProcessor with rate limits', () => {
       { type: 'file', status: DestinationStatus.DELIVERED, delivered: 3 },
       { type: 'file:slow', status: DestinationStatus.RETRY_SCHEDULED, delivered: 0, reason: RATE_LIMITED_REASON },
     ]);
-    expect(await readAllNdjson(outputDir(h, a, 'file'))).toEqual([...first.events, ...second.events]);
-    expect(await readAllNdjson(outputDir(h, a, 'file:slow'))).toEqual(first.events);
+    expect(await h.readOutput(a, 'file')).toEqual([...first.events, ...second.events]);
+    expect(await h.readOutput(a, 'file:slow')).toEqual(first.events);
     expect(await metricValue(h.registry, 'tlr_rate_limited_total', { tenant: a, destination: 'file:slow' })).toBe(1);
   });
 
@@ -327,13 +187,13 @@ describe('createProcessor with rate limits', () => {
     const h = await createHarness({ maxWaitMs: 5_000 });
     const a = newTenant();
     await h.putRows(a, [{ type: 'file' }]);
-    await h.putSettings(a, { rate_limit: { events_per_second: 2 } });
-    await processItem(h, { key: (await putObject(h, a)).key });
+    await putSettings(h, a, { rate_limit: { events_per_second: 2 } });
+    await h.processItem({ key: (await putObject(h, a)).key });
     const second = await putObject(h, a);
     vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
 
     // Act
-    const pending = processItem(h, { key: second.key });
+    const pending = h.processItem({ key: second.key });
     while (vi.getTimerCount() === 0) await new Promise((resolve) => setImmediate(resolve));
     vi.advanceTimersByTime(1_500);
     const outcome = await pending;
@@ -350,8 +210,8 @@ describe('createProcessor with rate limits', () => {
     const h = await createHarness({ maxWaitMs: 60_000 });
     const a = newTenant();
     await h.putRows(a, [{ type: 'file' }]);
-    await h.putSettings(a, { rate_limit: { events_per_second: 1 } });
-    await processItem(h, { key: (await putObject(h, a)).key });
+    await putSettings(h, a, { rate_limit: { events_per_second: 1 } });
+    await h.processItem({ key: (await putObject(h, a)).key });
     const second = await putObject(h, a);
     const controller = new AbortController();
 
@@ -375,12 +235,12 @@ describe('createProcessor with rate limits', () => {
     const h = await createHarness();
     const a = newTenant();
     await h.putRows(a, [{ type: 'file' }]);
-    await h.putSettings(a, { rate_limit: { events_per_second: 'fast' }, destination_rate_limits: { file: { events_per_second: -1 } } });
+    await putSettings(h, a, { rate_limit: { events_per_second: 'fast' }, destination_rate_limits: { file: { events_per_second: -1 } } });
     const objects = [await putObject(h, a), await putObject(h, a)];
 
     // Act
     const outcomes = [];
-    for (const { key } of objects) outcomes.push(await processItem(h, { key }));
+    for (const { key } of objects) outcomes.push(await h.processItem({ key }));
 
     // Assess
     expect(outcomes.map((o) => o.result)).toEqual([ItemResult.COMPLETED, ItemResult.COMPLETED]);
@@ -392,7 +252,7 @@ describe('createProcessor with rate limits', () => {
     const h = await createHarness();
     const a = newTenant();
     await h.putRows(a, [{ type: MEMORY_KIND, packs: true, batch_events: 3 }]);
-    await h.putSettings(a, { rate_limit: { events_per_second: 2 } });
+    await putSettings(h, a, { rate_limit: { events_per_second: 2 } });
     const pod = `pod-${randomId()}`;
     const objects = [await putObject(h, a, 3, pod, 0), await putObject(h, a, 3, pod, 1), await putObject(h, a, 3, pod, 2)];
 
@@ -429,13 +289,13 @@ describe('createProcessor with a daily byte quota', () => {
     const b = newTenant();
     await h.putRows(a, [{ type: 'file' }, { type: 'file:copy' }]);
     await h.putRows(b, [{ type: 'file' }]);
-    await h.putSettings(a, { daily_byte_quota: perObject });
+    await putSettings(h, a, { daily_byte_quota: perObject });
     const first = await putObject(h, a);
     const other = await putObject(h, b);
 
     // Act
-    const outcome = await processItem(h, { key: first.key });
-    const otherOutcome = await processItem(h, { key: other.key });
+    const outcome = await h.processItem({ key: first.key });
+    const otherOutcome = await h.processItem({ key: other.key });
 
     // Assess: the first destination took the day's quota; the second was dead-lettered with what a redrive needs.
     expect(outcome).toMatchObject({
@@ -462,12 +322,12 @@ describe('createProcessor with a daily byte quota', () => {
     expect(await h.queue.stats()).toMatchObject({ visible: 0, delayed: 0 });
 
     // Act: the next UTC day, the dead letter is redriven (a work item scoped to the destination).
-    h.clock.nowMs += 86_400_000;
-    const redriven = await processItem(h, { key: first.key, destinations: ['file:copy'] });
+    h.advance(86_400_000);
+    const redriven = await h.processItem({ key: first.key, destinations: ['file:copy'] });
 
     // Assess
     expect(redriven.result).toBe(ItemResult.COMPLETED);
-    expect(await readAllNdjson(outputDir(h, a, 'file:copy'))).toEqual(first.events);
+    expect(await h.readOutput(a, 'file:copy')).toEqual(first.events);
   });
 
   it('shares the quota between two processors on one database', async () => {
@@ -477,14 +337,14 @@ describe('createProcessor with a daily byte quota', () => {
     const replica = h.replica();
     const a = newTenant();
     await h.putRows(a, [{ type: 'file' }]);
-    await h.putSettings(a, { daily_byte_quota: Math.floor(perObject * 1.5) });
+    await putSettings(h, a, { daily_byte_quota: Math.floor(perObject * 1.5) });
     const first = await putObject(h, a);
     const second = await putObject(h, a);
 
     // Act
-    const firstOutcome = await processItem(h, { key: first.key });
-    const secondOutcome = await processItem(h, { key: second.key }, replica);
-    const used = await h.quotas.add(a, utcDay(h.clock.nowMs), 0, perObject * 2);
+    const firstOutcome = await h.processItem({ key: first.key });
+    const secondOutcome = await replica.processItem({ key: second.key, attempt: 0 }, signal());
+    const used = await h.quotas!.add(a, utcDay(h.clock.nowMs), 0, perObject * 2);
 
     // Assess
     expect(firstOutcome.result).toBe(ItemResult.COMPLETED);
@@ -502,7 +362,7 @@ describe('createProcessor with a daily byte quota', () => {
     const pod = `pod-${randomId()}`;
     const objects = [await putObject(h, a, 3, pod, 0), await putObject(h, a, 3, pod, 1), await putObject(h, a, 3, pod, 2)];
     const firstBytes = objects[0]!.events.reduce((sum, e) => sum + JSON.stringify(e).length, 0);
-    await h.putSettings(a, { daily_byte_quota: firstBytes + 10 });
+    await putSettings(h, a, { daily_byte_quota: firstBytes + 10 });
 
     // Act
     const settled = await h.processor.processItems(
@@ -537,11 +397,11 @@ describe('createProcessor with a daily byte quota', () => {
     quotaDb!.close();
     const a = newTenant();
     await h.putRows(a, [{ type: 'file' }]);
-    await h.putSettings(a, { daily_byte_quota: 1_000_000 });
+    await putSettings(h, a, { daily_byte_quota: 1_000_000 });
     const { key } = await putObject(h, a);
 
     // Act
-    const error = await processItem(h, { key }).then(
+    const error = await h.processItem({ key }).then(
       () => undefined,
       (e: unknown) => e,
     );
@@ -560,12 +420,12 @@ describe('createProcessor with a daily byte quota', () => {
     const h = await createHarness({ quotas: 'none', logger: { ...silentLogger, warn } });
     const a = newTenant();
     await h.putRows(a, [{ type: 'file' }]);
-    await h.putSettings(a, { daily_byte_quota: 1 });
+    await putSettings(h, a, { daily_byte_quota: 1 });
     const objects = [await putObject(h, a), await putObject(h, a)];
 
     // Act
     const outcomes = [];
-    for (const { key } of objects) outcomes.push(await processItem(h, { key }));
+    for (const { key } of objects) outcomes.push(await h.processItem({ key }));
 
     // Assess
     expect(outcomes.map((o) => o.result)).toEqual([ItemResult.COMPLETED, ItemResult.COMPLETED]);

@@ -1,51 +1,8 @@
-import { join } from 'node:path';
 import fc from 'fast-check';
-import { Registry } from 'prom-client';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import {
-  AbortedError,
-  createApplicationFilter,
-  type DeliveryConfig,
-  destinationId,
-  type LogObjectKey,
-  ObjectKeyError,
-  parseObjectKey,
-} from '../../src/domain/index.js';
-import { silentLogger } from '../../src/logging/index.js';
-import type { DelayedRetryConfig } from '../../src/pipeline/delayed-retry.js';
+import { AbortedError, createApplicationFilter, destinationId, ObjectKeyError } from '../../src/domain/index.js';
 import { encodeWorkItem, parseNotification, type WorkItem } from '../../src/pipeline/notification.js';
-import {
-  createProcessor,
-  DeadLetterReason,
-  DestinationStatus,
-  ItemResult,
-  type BatchProcessor,
-} from '../../src/pipeline/processor.js';
-import {
-  createTenantDestinationResolver,
-  type TenantDestinationResolver,
-} from '../../src/pipeline/tenant-destinations.js';
-import { fileSinkDefinition } from '../../src/sinks/file/index.js';
-import { createSinkRegistry } from '../../src/sinks/registry.js';
-import {
-  createFileObjectStore,
-  createSqliteCheckpointStore,
-  createSqliteConfigStore,
-  createSqliteDeadLetterStore,
-  createSqliteDestinationStatusStore,
-  createSqliteQueue,
-  openDatabase,
-  type SqliteDatabase,
-  type SqliteQueue,
-} from '../../src/stores/local/index.js';
-import type {
-  CheckpointStore,
-  DeadLetterStore,
-  DeliveryConfigStore,
-  DestinationStatusStore,
-  ObjectStore,
-} from '../../src/stores/ports.js';
-import { createDestinationStatusRecorder, type DestinationStatusRecorder } from '../../src/pipeline/status-recorder.js';
+import { DeadLetterReason, DestinationStatus, ItemResult } from '../../src/pipeline/processor.js';
 import {
   gzipObject,
   gzipObjectWithCorruptTail,
@@ -57,141 +14,17 @@ import {
   s3TestEventFactory,
   snsEnvelopeFactory,
 } from '../helpers/factories.js';
-import { createMemorySinkKind, MEMORY_KIND, type MemorySinkKind } from '../helpers/memory-sink.js';
+import { MEMORY_KIND } from '../helpers/memory-sink.js';
 import { metricValue } from '../helpers/metrics.js';
-import { readAllNdjson } from '../helpers/ndjson-files.js';
-import { makeTempDir, removeTempDirs } from '../helpers/temp-dir.js';
+import {
+  closeProcessorHarnesses,
+  createProcessorHarness,
+  newTenant,
+  type ProcessorHarness,
+  signal,
+} from './processor-harness.js';
 
-/** Every embedded store on a temp data directory, the processor over them, and a manual clock. */
-interface Harness {
-  readonly dir: string;
-  readonly db: SqliteDatabase;
-  readonly objects: ObjectStore;
-  readonly queue: SqliteQueue;
-  readonly configs: DeliveryConfigStore;
-  readonly checkpoints: CheckpointStore;
-  readonly deadLetters: DeadLetterStore;
-  readonly registry: Registry;
-  readonly memory: MemorySinkKind;
-  readonly resolver: TenantDestinationResolver;
-  readonly processor: BatchProcessor;
-  readonly clock: { nowMs: number };
-  /** Destination health as the processor reported it, written on `status.flush()`. */
-  readonly statusStore: DestinationStatusStore;
-  readonly status: DestinationStatusRecorder;
-}
-
-const open: Harness[] = [];
-
-async function createHarness(options: { delayedRetry?: DelayedRetryConfig } = {}): Promise<Harness> {
-  const dir = await makeTempDir('tlr-processor-');
-  const clock = { nowMs: Date.parse('2024-01-15T11:00:00.000Z') };
-  const now = () => clock.nowMs;
-  const db = openDatabase(join(dir, 'tlr.db'));
-  const registry = new Registry();
-  const memory = createMemorySinkKind();
-  const objects = createFileObjectStore({ rootDir: join(dir, 'objects') });
-  const queue = createSqliteQueue(db, { now });
-  const configs = createSqliteConfigStore(db);
-  const checkpoints = createSqliteCheckpointStore(db);
-  const deadLetters = createSqliteDeadLetterStore(db, { now });
-  const resolver = createTenantDestinationResolver({
-    store: configs,
-    sinks: createSinkRegistry([fileSinkDefinition, memory.definition]),
-    sinkDeps: { baseDir: dir, logger: silentLogger, registry },
-    logger: silentLogger,
-    registry,
-    now,
-    retireAfterMs: 1,
-  });
-  const statusStore = createSqliteDestinationStatusStore(db, { now });
-  const status = createDestinationStatusRecorder({ store: statusStore, logger: silentLogger, flushIntervalMs: 0 });
-  const processor = createProcessor({
-    objectStore: objects,
-    resolver,
-    checkpoints,
-    deadLetters,
-    queue,
-    logger: silentLogger,
-    registry,
-    now,
-    random: () => 0.5,
-    status,
-    ...(options.delayedRetry && { delayedRetry: options.delayedRetry }),
-  });
-  const harness = {
-    dir,
-    db,
-    objects,
-    queue,
-    configs,
-    checkpoints,
-    deadLetters,
-    registry,
-    memory,
-    resolver,
-    processor,
-    clock,
-    statusStore,
-    status,
-  };
-  open.push(harness);
-  return harness;
-}
-
-afterEach(async () => {
-  for (const h of open.splice(0)) {
-    await h.resolver.close();
-    h.queue.close();
-    h.db.close();
-  }
-  await removeTempDirs();
-});
-
-const signal = () => new AbortController().signal;
-
-/** Where a tenant's file destination of that type writes, under the harness data directory. */
-function outputDir(h: Harness, tenantId: string, type = 'file'): string {
-  return join(h.dir, 'out', tenantId, type.replace(':', '-'));
-}
-
-/** Stores delivery config rows as they are, valid or not; a file row writes under the data directory. */
-async function putRows(h: Harness, tenantId: string, rows: Record<string, unknown>[]): Promise<void> {
-  for (const row of rows) {
-    const directory = row['type']?.toString().startsWith('file')
-      ? { directory: outputDir(h, tenantId, row['type'] as string) }
-      : {};
-    await h.configs.put({ tenant_id: tenantId, ...directory, ...row } as DeliveryConfig);
-  }
-}
-
-/** Puts a gzip NDJSON object of events of one application and pod of a tenant; returns its key and events. */
-async function putObject(
-  h: Harness,
-  tenantId: string,
-  count: number,
-  application = 'kube-apiserver',
-  body?: (events: Record<string, unknown>[]) => Buffer,
-): Promise<{ key: string; object: LogObjectKey; events: Record<string, unknown>[] }> {
-  const parts = objectKeyPartsFactory({ namespace: tenantId, application });
-  const key = objectKeyFactory(parts);
-  const events = Array.from({ length: count }, (_, seq) =>
-    logEventFactory({
-      seq,
-      cluster_id: parts.clusterId,
-      namespace: tenantId,
-      application,
-      pod_name: parts.podName,
-      timestamp: new Date(Date.parse('2024-01-15T10:30:00Z') + seq).toISOString(),
-    }),
-  );
-  await h.objects.put(key, (body ?? gzipObject)(events));
-  return { key, object: parseObjectKey(key) as LogObjectKey, events };
-}
-
-function newTenant(): string {
-  return `tenant-${randomId()}`;
-}
+afterEach(closeProcessorHarnesses);
 
 function firstItem(key: string, overrides: Partial<WorkItem> = {}): WorkItem {
   return { key, attempt: 0, ...overrides };
@@ -200,14 +33,14 @@ function firstItem(key: string, overrides: Partial<WorkItem> = {}): WorkItem {
 describe('createProcessor', () => {
   it('delivers one object to every destination of its tenant whose filter accepts it', async () => {
     // Prepare
-    const h = await createHarness();
+    const h = await createProcessorHarness();
     const tenant = newTenant();
-    await putRows(h, tenant, [
+    await h.putRows(tenant, [
       { type: 'file', desired_logs: ['kube-apiserver'] },
       { type: 'file:api-group', groups: ['api'] },
       { type: 'file:other', desired_logs: ['my-app'] },
     ]);
-    const { key, events } = await putObject(h, tenant, 25);
+    const { key, events } = await h.putObject(tenant, 25);
     const body = JSON.stringify(snsEnvelopeFactory(s3EventFactory([key])));
     // Act
     const outcome = await h.processor.processMessage(body, signal());
@@ -223,9 +56,9 @@ describe('createProcessor', () => {
       ],
       stats: { lines: 25, records: 25, skipped: {} },
     });
-    expect(await readAllNdjson(outputDir(h, tenant, 'file'))).toEqual(events);
-    expect(await readAllNdjson(outputDir(h, tenant, 'file:api-group'))).toEqual(events);
-    expect(await readAllNdjson(outputDir(h, tenant, 'file:other'))).toEqual([]);
+    expect(await h.readOutput(tenant, 'file')).toEqual(events);
+    expect(await h.readOutput(tenant, 'file:api-group')).toEqual(events);
+    expect(await h.readOutput(tenant, 'file:other')).toEqual([]);
     const ids = [`${tenant}/file`, `${tenant}/file:api-group`, `${tenant}/file:other`];
     const checkpoints = await h.checkpoints.getMany(key, ids);
     expect(Object.fromEntries(checkpoints)).toEqual({
@@ -250,28 +83,28 @@ describe('createProcessor', () => {
     return fc.assert(
       fc.asyncProperty(fc.array(tenantSpec, { minLength: 2, maxLength: 3 }), async (specs) => {
         // Prepare
-        const h = await createHarness();
+        const h = await createProcessorHarness();
         const tenants = specs.map((spec) => ({ ...spec, id: newTenant() }));
         const keys: string[] = [];
         const expected = new Map<string, Record<string, unknown>[]>();
         for (const tenant of tenants) {
-          await putRows(h, tenant.id, [
+          await h.putRows(tenant.id, [
             { type: 'file', desired_logs: tenant.desired, groups: tenant.groups },
           ]);
           const accepts = createApplicationFilter({ desired_logs: tenant.desired, groups: tenant.groups });
           const mine: Record<string, unknown>[] = [];
           for (const { app, count } of tenant.objects) {
-            const { key, events } = await putObject(h, tenant.id, count, app);
+            const { key, events } = await h.putObject(tenant.id, count, { application: app });
             keys.push(key);
             if (accepts(app)) mine.push(...events);
           }
           expected.set(tenant.id, mine);
         }
         // Act
-        await h.processor.processMessage(JSON.stringify(s3EventFactory(keys)), signal());
+        await h.notify(keys);
         // Assess
         for (const tenant of tenants) {
-          const written = await readAllNdjson(outputDir(h, tenant.id));
+          const written = await h.readOutput(tenant.id);
           expect(written.every((event) => event['namespace'] === tenant.id)).toBe(true);
           const sortKey = (e: Record<string, unknown>) =>
             `${e['pod_name']}/${String(e['seq']).padStart(3, '0')}`;
@@ -284,18 +117,18 @@ describe('createProcessor', () => {
 
   it('resumes after the checkpointed offset, writing only the records after it', async () => {
     // Prepare
-    const h = await createHarness();
+    const h = await createProcessorHarness();
     const tenant = newTenant();
-    await putRows(h, tenant, [{ type: 'file' }]);
-    const { key, events } = await putObject(h, tenant, 10);
+    await h.putRows(tenant, [{ type: 'file' }]);
+    const { key, events } = await h.putObject(tenant, 10);
     await h.checkpoints.save(key, `${tenant}/file`, { offset: 3, done: false });
     // Act
-    const outcome = await h.processor.processItem(firstItem(key), signal());
+    const outcome = await h.processItem({ key });
     // Assess
     expect(outcome.destinations).toEqual([
       { type: 'file', status: DestinationStatus.DELIVERED, delivered: 6 },
     ]);
-    expect(await readAllNdjson(outputDir(h, tenant))).toEqual(events.slice(4));
+    expect(await h.readOutput(tenant)).toEqual(events.slice(4));
     expect((await h.checkpoints.getMany(key, [`${tenant}/file`])).get(`${tenant}/file`)).toEqual({
       offset: 9,
       done: true,
@@ -304,28 +137,28 @@ describe('createProcessor', () => {
 
   it('writes nothing for a destination whose checkpoint says done', async () => {
     // Prepare
-    const h = await createHarness();
+    const h = await createProcessorHarness();
     const tenant = newTenant();
-    await putRows(h, tenant, [{ type: 'file' }]);
-    const { key } = await putObject(h, tenant, 10);
+    await h.putRows(tenant, [{ type: 'file' }]);
+    const { key } = await h.putObject(tenant, 10);
     await h.checkpoints.save(key, `${tenant}/file`, { offset: 9, done: true });
     // Act
-    const outcome = await h.processor.processItem(firstItem(key), signal());
+    const outcome = await h.processItem({ key });
     // Assess
     expect(outcome).toMatchObject({
       result: ItemResult.COMPLETED,
       destinations: [{ type: 'file', status: DestinationStatus.ALREADY_DONE, delivered: 0 }],
     });
-    expect(await readAllNdjson(outputDir(h, tenant))).toEqual([]);
+    expect(await h.readOutput(tenant)).toEqual([]);
   });
 
   it('delivers again under a replay id even though the first delivery is done', async () => {
     // Prepare
-    const h = await createHarness();
+    const h = await createProcessorHarness();
     const tenant = newTenant();
-    await putRows(h, tenant, [{ type: 'file' }]);
-    const { key, events } = await putObject(h, tenant, 5);
-    await h.processor.processItem(firstItem(key), signal());
+    await h.putRows(tenant, [{ type: 'file' }]);
+    const { key, events } = await h.putObject(tenant, 5);
+    await h.processItem({ key });
     // Act
     const replay = await h.processor.processMessage(
       encodeWorkItem(firstItem(key, { replayId: 'r-1' })),
@@ -337,20 +170,20 @@ describe('createProcessor', () => {
       { type: 'file', status: DestinationStatus.DELIVERED, delivered: 5 },
     ]);
     expect(again.destinations[0]!.status).toBe(DestinationStatus.ALREADY_DONE);
-    expect(await readAllNdjson(outputDir(h, tenant))).toEqual([...events, ...events]);
+    expect(await h.readOutput(tenant)).toEqual([...events, ...events]);
   });
 
   it('schedules a delayed retry for only the failing destination while the other completes', async () => {
     // Prepare
-    const h = await createHarness();
+    const h = await createProcessorHarness();
     const tenant = newTenant();
-    await putRows(h, tenant, [
+    await h.putRows(tenant, [
       { type: 'file' },
       { type: MEMORY_KIND, behaviour: 'retryable', fail_reason: 'http_503' },
     ]);
-    const { key, events } = await putObject(h, tenant, 8);
+    const { key, events } = await h.putObject(tenant, 8);
     // Act
-    const outcome = await h.processor.processMessage(JSON.stringify(s3EventFactory([key])), signal());
+    const outcome = await h.notify([key]);
     // Assess
     expect(outcome.items[0]).toMatchObject({
       result: ItemResult.RETRY_SCHEDULED,
@@ -359,16 +192,14 @@ describe('createProcessor', () => {
         { type: MEMORY_KIND, status: DestinationStatus.RETRY_SCHEDULED, delivered: 0, reason: 'http_503' },
       ],
     });
-    expect(await readAllNdjson(outputDir(h, tenant))).toEqual(events);
+    expect(await h.readOutput(tenant)).toEqual(events);
     const ids = [`${tenant}/file`, `${tenant}/${MEMORY_KIND}`];
     expect(Object.fromEntries(await h.checkpoints.getMany(key, ids))).toEqual({
       [ids[0]!]: { offset: 7, done: true },
     });
     expect(await h.queue.stats()).toMatchObject({ visible: 0, delayed: 1 });
-    h.clock.nowMs += 29_999;
-    const early = await h.queue.receive({ maxMessages: 10, waitMs: 0 });
-    h.clock.nowMs += 1;
-    const [retry] = await h.queue.receive({ maxMessages: 10, waitMs: 0 });
+    const early = await h.receiveDue(29_999);
+    const [retry] = await h.receiveDue(1);
     expect(early).toEqual([]);
     expect(parseNotification(retry!.body).items).toEqual([
       {
@@ -386,23 +217,22 @@ describe('createProcessor', () => {
 
   it('reports each destination: last success with its lag, last error, and delayed retries pending until they come due', async () => {
     // Prepare
-    const h = await createHarness();
+    const h = await createProcessorHarness();
     const tenant = newTenant();
-    await putRows(h, tenant, [
+    await h.putRows(tenant, [
       { type: 'file' },
       { type: MEMORY_KIND, behaviour: 'retryable', fail_reason: 'http_503' },
     ]);
-    const { key } = await putObject(h, tenant, 5);
+    const { key } = await h.putObject(tenant, 5);
     const createdAtMs = (await h.objects.head(key))!.lastModifiedMs;
     // Act
-    await h.processor.processMessage(JSON.stringify(s3EventFactory([key])), signal());
+    await h.notify([key]);
     await h.status.flush();
     const afterFirst = await h.statusStore.listTenant(tenant);
-    h.clock.nowMs += 30_000;
-    const [retry] = await h.queue.receive({ maxMessages: 10, waitMs: 0 });
-    await putRows(h, tenant, [{ type: MEMORY_KIND }]);
+    const [retry] = await h.receiveDue(30_000);
+    await h.putRows(tenant, [{ type: MEMORY_KIND }]);
     h.resolver.invalidate(tenant);
-    h.clock.nowMs += 10_000;
+    h.advance(10_000);
     await h.processor.processMessage(retry!.body, signal());
     await h.status.flush();
     const afterRetry = await h.statusStore.listTenant(tenant);
@@ -426,15 +256,14 @@ describe('createProcessor', () => {
 
   it('drops a delayed retry for a destination whose config was created after it was scheduled (re-onboarded tenant)', async () => {
     // Prepare
-    const h = await createHarness();
+    const h = await createProcessorHarness();
     const tenant = newTenant();
-    await putRows(h, tenant, [{ type: MEMORY_KIND, behaviour: 'retryable', fail_reason: 'http_503' }]);
-    const { key } = await putObject(h, tenant, 4);
-    await h.processor.processMessage(JSON.stringify(s3EventFactory([key])), signal());
-    h.clock.nowMs += 30_000;
-    const [retry] = await h.queue.receive({ maxMessages: 10, waitMs: 0 });
+    await h.putRows(tenant, [{ type: MEMORY_KIND, behaviour: 'retryable', fail_reason: 'http_503' }]);
+    const { key } = await h.putObject(tenant, 4);
+    await h.notify([key]);
+    const [retry] = await h.receiveDue(30_000);
     await h.configs.delete(tenant, MEMORY_KIND);
-    await putRows(h, tenant, [{ type: MEMORY_KIND, created_at: new Date(h.clock.nowMs).toISOString() }]);
+    await h.putRows(tenant, [{ type: MEMORY_KIND, created_at: new Date(h.clock.nowMs).toISOString() }]);
     h.resolver.invalidate(tenant);
     // Act
     const outcome = await h.processor.processMessage(retry!.body, signal());
@@ -447,12 +276,12 @@ describe('createProcessor', () => {
 
   it('reports a dead-lettered destination with the dead letter reason as its last error', async () => {
     // Prepare
-    const h = await createHarness();
+    const h = await createProcessorHarness();
     const tenant = newTenant();
-    await putRows(h, tenant, [{ type: MEMORY_KIND, behaviour: 'permanent', fail_reason: 'access_denied' }]);
-    const { key } = await putObject(h, tenant, 3);
+    await h.putRows(tenant, [{ type: MEMORY_KIND, behaviour: 'permanent', fail_reason: 'access_denied' }]);
+    const { key } = await h.putObject(tenant, 3);
     // Act
-    await h.processor.processMessage(JSON.stringify(s3EventFactory([key])), signal());
+    await h.notify([key]);
     await h.status.flush();
     // Assess
     expect(await h.statusStore.listTenant(tenant)).toEqual([
@@ -466,17 +295,16 @@ describe('createProcessor', () => {
 
   it('resumes a delayed retry after the records the failing destination had accepted', async () => {
     // Prepare
-    const h = await createHarness();
+    const h = await createProcessorHarness();
     const tenant = newTenant();
-    await putRows(h, tenant, [
+    await h.putRows(tenant, [
       { type: 'file' },
       { type: MEMORY_KIND, behaviour: 'retryable', accept_batches: 1, batch_events: 3 },
     ]);
-    const { key, events } = await putObject(h, tenant, 10);
-    await h.processor.processItem(firstItem(key), signal());
-    h.clock.nowMs += 30_000;
-    const [retry] = await h.queue.receive({ maxMessages: 1, waitMs: 0 });
-    await putRows(h, tenant, [{ type: MEMORY_KIND, batch_events: 3 }]);
+    const { key, events } = await h.putObject(tenant, 10);
+    await h.processItem({ key });
+    const [retry] = await h.receiveDue(30_000, 1);
+    await h.putRows(tenant, [{ type: MEMORY_KIND, batch_events: 3 }]);
     // Act
     const outcome = await h.processor.processMessage(retry!.body, signal());
     // Assess
@@ -489,22 +317,19 @@ describe('createProcessor', () => {
     expect(recovered!.accepted.map((r) => r.event)).toEqual(events.slice(3));
     await new Promise((r) => setTimeout(r, 20));
     expect(failing!.closed).toBe(true);
-    expect(await readAllNdjson(outputDir(h, tenant))).toEqual(events);
+    expect(await h.readOutput(tenant)).toEqual(events);
   });
 
   it('dead-letters with retries_exhausted once the delayed retries are used up', async () => {
     // Prepare
-    const h = await createHarness({
-      delayedRetry: { initialDelayMs: 1_000, maxDelayMs: 60_000, maxAttempts: 3 },
+    const h = await createProcessorHarness({
+      processor: { delayedRetry: { initialDelayMs: 1_000, maxDelayMs: 60_000, maxAttempts: 3 } },
     });
     const tenant = newTenant();
-    await putRows(h, tenant, [{ type: MEMORY_KIND, behaviour: 'retryable', fail_reason: 'throttled' }]);
-    const { key } = await putObject(h, tenant, 4);
+    await h.putRows(tenant, [{ type: MEMORY_KIND, behaviour: 'retryable', fail_reason: 'throttled' }]);
+    const { key } = await h.putObject(tenant, 4);
     // Act
-    const outcome = await h.processor.processItem(
-      firstItem(key, { attempt: 3, destinations: [MEMORY_KIND] }),
-      signal(),
-    );
+    const outcome = await h.processItem({ key, attempt: 3, destinations: [MEMORY_KIND] });
     // Assess
     expect(outcome).toMatchObject({
       result: ItemResult.DEAD_LETTERED,
@@ -528,15 +353,15 @@ describe('createProcessor', () => {
 
   it('dead-letters a permanent failure at once with the sink’s reason', async () => {
     // Prepare
-    const h = await createHarness();
+    const h = await createProcessorHarness();
     const tenant = newTenant();
-    await putRows(h, tenant, [
+    await h.putRows(tenant, [
       { type: 'file' },
       { type: MEMORY_KIND, behaviour: 'permanent', fail_reason: 'access_denied' },
     ]);
-    const { key, events } = await putObject(h, tenant, 3);
+    const { key, events } = await h.putObject(tenant, 3);
     // Act
-    const outcome = await h.processor.processItem(firstItem(key), signal());
+    const outcome = await h.processItem({ key });
     // Assess
     expect(outcome.result).toBe(ItemResult.DEAD_LETTERED);
     expect(await h.deadLetters.list()).toEqual([
@@ -549,7 +374,7 @@ describe('createProcessor', () => {
         attempts: 1,
       }),
     ]);
-    expect(await readAllNdjson(outputDir(h, tenant))).toEqual(events);
+    expect(await h.readOutput(tenant)).toEqual(events);
     expect(await h.queue.stats()).toMatchObject({ visible: 0, delayed: 0 });
     expect(await metricValue(h.registry, 'tlr_dead_letters_total', { reason: 'access_denied' })).toBe(1);
     expect(
@@ -563,9 +388,9 @@ describe('createProcessor', () => {
     { case: 'has an empty file name', key: 'cluster-1/team-a/api/pod-1/', tenantId: 'team-a' },
   ])('dead-letters an object whose key $case as invalid_object_key', async ({ key, tenantId }) => {
     // Prepare
-    const h = await createHarness();
+    const h = await createProcessorHarness();
     // Act
-    const outcome = await h.processor.processMessage(JSON.stringify(s3EventFactory([key])), signal());
+    const outcome = await h.notify([key]);
     // Assess
     expect(outcome.items).toEqual([{ key, result: ItemResult.DEAD_LETTERED, destinations: [] }]);
     const [letter] = await h.deadLetters.list();
@@ -582,10 +407,10 @@ describe('createProcessor', () => {
 
   it('skips a key of the router’s own (first segment starting with _)', async () => {
     // Prepare
-    const h = await createHarness();
+    const h = await createProcessorHarness();
     const key = '_analytics/2024/01/15/summary.json';
     // Act
-    const outcome = await h.processor.processMessage(JSON.stringify(s3EventFactory([key])), signal());
+    const outcome = await h.notify([key]);
     // Assess
     expect(outcome.items).toEqual([
       { key, result: ItemResult.SKIPPED, destinations: [], skippedReason: 'internal_key' },
@@ -611,14 +436,14 @@ describe('createProcessor', () => {
     'delivers the records before the damage of $case, then dead-letters it as corrupt_object',
     async ({ body, message }) => {
       // Prepare
-      const h = await createHarness();
+      const h = await createProcessorHarness();
       const tenant = newTenant();
-      await putRows(h, tenant, [{ type: 'file' }]);
-      const { key, events } = await putObject(h, tenant, 1_500, 'kube-apiserver', body);
+      await h.putRows(tenant, [{ type: 'file' }]);
+      const { key, events } = await h.putObject(tenant, 1_500, { application: 'kube-apiserver', body });
       // Act
-      const outcome = await h.processor.processItem(firstItem(key), signal());
+      const outcome = await h.processItem({ key });
       // Assess
-      const written = await readAllNdjson(outputDir(h, tenant));
+      const written = await h.readOutput(tenant);
       expect(written.length).toBeGreaterThan(100);
       expect(written).toEqual(events.slice(0, written.length));
       expect(outcome.destinations).toEqual([
@@ -641,12 +466,12 @@ describe('createProcessor', () => {
 
   it('dead-letters every matching destination of a missing object as object_not_found', async () => {
     // Prepare
-    const h = await createHarness();
+    const h = await createProcessorHarness();
     const tenant = newTenant();
-    await putRows(h, tenant, [{ type: 'file' }, { type: MEMORY_KIND }]);
+    await h.putRows(tenant, [{ type: 'file' }, { type: MEMORY_KIND }]);
     const key = objectKeyFactory({ namespace: tenant });
     // Act
-    const outcome = await h.processor.processItem(firstItem(key), signal());
+    const outcome = await h.processItem({ key });
     // Assess
     expect(outcome.result).toBe(ItemResult.DEAD_LETTERED);
     const letters = await h.deadLetters.list();
@@ -658,13 +483,13 @@ describe('createProcessor', () => {
 
   it('schedules a delayed retry when the object store fails to serve the object', async () => {
     // Prepare
-    const h = await createHarness();
+    const h = await createProcessorHarness();
     const tenant = newTenant();
-    await putRows(h, tenant, [{ type: 'file' }]);
-    const { key } = await putObject(h, tenant, 3);
+    await h.putRows(tenant, [{ type: 'file' }]);
+    const { key } = await h.putObject(tenant, 3);
     vi.spyOn(h.objects, 'get').mockRejectedValueOnce(Object.assign(new Error('i/o error'), { code: 'EIO' }));
     // Act
-    const outcome = await h.processor.processItem(firstItem(key), signal());
+    const outcome = await h.processItem({ key });
     // Assess
     expect(outcome.destinations).toEqual([
       { type: 'file', status: DestinationStatus.RETRY_SCHEDULED, delivered: 0, reason: 'object_read_failed' },
@@ -675,13 +500,13 @@ describe('createProcessor', () => {
 
   it('dead-letters at once as invalid_object_key when the store cannot hold the key', async () => {
     // Prepare
-    const h = await createHarness();
+    const h = await createProcessorHarness();
     const tenant = newTenant();
-    await putRows(h, tenant, [{ type: 'file' }]);
-    const { key } = await putObject(h, tenant, 3);
+    await h.putRows(tenant, [{ type: 'file' }]);
+    const { key } = await h.putObject(tenant, 3);
     vi.spyOn(h.objects, 'get').mockRejectedValueOnce(new ObjectKeyError('clashes with an existing object', key));
     // Act
-    const outcome = await h.processor.processItem(firstItem(key), signal());
+    const outcome = await h.processItem({ key });
     // Assess
     expect(outcome.destinations).toEqual([
       { type: 'file', status: DestinationStatus.DEAD_LETTERED, delivered: 0, reason: 'invalid_object_key' },
@@ -691,12 +516,12 @@ describe('createProcessor', () => {
 
   it('schedules a delayed retry with reason unexpected_sink_error when a sink throws something other than a DeliveryError', async () => {
     // Prepare
-    const h = await createHarness();
+    const h = await createProcessorHarness();
     const tenant = newTenant();
-    await putRows(h, tenant, [{ type: 'memory', behaviour: 'throw' }]);
-    const { key } = await putObject(h, tenant, 3);
+    await h.putRows(tenant, [{ type: 'memory', behaviour: 'throw' }]);
+    const { key } = await h.putObject(tenant, 3);
     // Act
-    const outcome = await h.processor.processItem(firstItem(key), signal());
+    const outcome = await h.processItem({ key });
     // Assess
     expect(outcome.destinations).toEqual([
       {
@@ -711,14 +536,14 @@ describe('createProcessor', () => {
 
   it('rejects, scheduling nothing, when the checkpoint store cannot save progress', async () => {
     // Prepare
-    const h = await createHarness();
+    const h = await createProcessorHarness();
     const tenant = newTenant();
-    await putRows(h, tenant, [{ type: 'memory' }]);
-    const { key } = await putObject(h, tenant, 3);
+    await h.putRows(tenant, [{ type: 'memory' }]);
+    const { key } = await h.putObject(tenant, 3);
     const failure = Object.assign(new Error('database is locked'), { code: 'SQLITE_BUSY' });
     vi.spyOn(h.checkpoints, 'save').mockRejectedValue(failure);
     // Act
-    const result = h.processor.processItem(firstItem(key), signal());
+    const result = h.processItem({ key });
     // Assess
     await expect(result).rejects.toBe(failure);
     expect(await h.queue.stats()).toMatchObject({ delayed: 0, visible: 0 });
@@ -727,12 +552,12 @@ describe('createProcessor', () => {
 
   it('dead-letters an invalid config row as invalid_config while the tenant’s other row delivers', async () => {
     // Prepare
-    const h = await createHarness();
+    const h = await createProcessorHarness();
     const tenant = newTenant();
-    await putRows(h, tenant, [{ type: 'file' }, { type: 'file:bad', directory: '' }]);
-    const { key, events } = await putObject(h, tenant, 4);
+    await h.putRows(tenant, [{ type: 'file' }, { type: 'file:bad', directory: '' }]);
+    const { key, events } = await h.putObject(tenant, 4);
     // Act
-    const outcome = await h.processor.processItem(firstItem(key), signal());
+    const outcome = await h.processItem({ key });
     // Assess
     expect(outcome).toMatchObject({
       result: ItemResult.DEAD_LETTERED,
@@ -745,7 +570,7 @@ describe('createProcessor', () => {
         { type: 'file', status: DestinationStatus.DELIVERED, delivered: 4 },
       ],
     });
-    expect(await readAllNdjson(outputDir(h, tenant))).toEqual(events);
+    expect(await h.readOutput(tenant)).toEqual(events);
     expect(await h.deadLetters.list()).toEqual([
       expect.objectContaining({
         tenantId: tenant,
@@ -766,7 +591,7 @@ describe('createProcessor', () => {
     },
   ])('dead-letters a body $case as invalid_notification with an excerpt of it', async ({ body, excerpt }) => {
     // Prepare
-    const h = await createHarness();
+    const h = await createProcessorHarness();
     // Act
     const outcome = await h.processor.processMessage(body, signal());
     // Assess
@@ -788,7 +613,7 @@ describe('createProcessor', () => {
 
   it('does nothing for the s3:TestEvent', async () => {
     // Prepare
-    const h = await createHarness();
+    const h = await createProcessorHarness();
     const body = JSON.stringify(snsEnvelopeFactory(s3TestEventFactory()));
     // Act
     const outcome = await h.processor.processMessage(body, signal());
@@ -809,12 +634,12 @@ describe('createProcessor', () => {
     { case: 'only a row for other applications', rows: [{ type: 'file', desired_logs: ['my-app'] }] },
   ])('skips an object whose tenant has $case', async ({ rows }) => {
     // Prepare
-    const h = await createHarness();
+    const h = await createProcessorHarness();
     const tenant = newTenant();
-    await putRows(h, tenant, rows);
-    const { key } = await putObject(h, tenant, 2);
+    await h.putRows(tenant, rows);
+    const { key } = await h.putObject(tenant, 2);
     // Act
-    const outcome = await h.processor.processItem(firstItem(key), signal());
+    const outcome = await h.processItem({ key });
     // Assess
     expect(outcome).toEqual({
       key,
@@ -823,23 +648,24 @@ describe('createProcessor', () => {
       destinations: [],
       skippedReason: 'no_matching_destination',
     });
-    expect(await readAllNdjson(outputDir(h, tenant))).toEqual([]);
+    expect(await h.readOutput(tenant)).toEqual([]);
   });
 
   it('counts the lines it skips by reason and delivers the others', async () => {
     // Prepare
-    const h = await createHarness();
+    const h = await createProcessorHarness();
     const tenant = newTenant();
-    await putRows(h, tenant, [{ type: 'file' }]);
+    await h.putRows(tenant, [{ type: 'file' }]);
     const good = [logEventFactory({ namespace: tenant }), logEventFactory({ namespace: tenant })];
-    const { key } = await putObject(h, tenant, 0, 'kube-apiserver', () =>
-      gzipObject([good[0]!, '', 'garbage', '17', good[1]!]),
-    );
+    const { key } = await h.putObject(tenant, 0, {
+      application: 'kube-apiserver',
+      body: () => gzipObject([good[0]!, '', 'garbage', '17', good[1]!]),
+    });
     // Act
-    const outcome = await h.processor.processItem(firstItem(key), signal());
+    const outcome = await h.processItem({ key });
     // Assess
     expect(outcome.stats).toMatchObject({ lines: 5, records: 2 });
-    expect(await readAllNdjson(outputDir(h, tenant))).toEqual(good);
+    expect(await h.readOutput(tenant)).toEqual(good);
     expect(await metricValue(h.registry, 'tlr_lines_skipped_total', { reason: 'blank' })).toBe(1);
     expect(await metricValue(h.registry, 'tlr_lines_skipped_total', { reason: 'invalid_json' })).toBe(1);
     expect(await metricValue(h.registry, 'tlr_lines_skipped_total', { reason: 'not_an_object' })).toBe(1);
@@ -848,15 +674,13 @@ describe('createProcessor', () => {
 
   it('throws AbortedError when aborted mid-delivery, acknowledging nothing', async () => {
     // Prepare
-    const h = await createHarness();
+    const h = await createProcessorHarness();
     const tenant = newTenant();
-    await putRows(h, tenant, [{ type: 'file' }, { type: MEMORY_KIND, behaviour: 'hang' }]);
-    const { key } = await putObject(h, tenant, 20);
+    await h.putRows(tenant, [{ type: 'file' }, { type: MEMORY_KIND, behaviour: 'hang' }]);
+    const { key } = await h.putObject(tenant, 20);
     const controller = new AbortController();
     const sendStarted = h.memory.nextSend();
-    const processing = h.processor
-      .processMessage(JSON.stringify(s3EventFactory([key])), controller.signal)
-      .catch((error: unknown) => error);
+    const processing = h.notify([key], controller.signal).catch((error: unknown) => error);
     await sendStarted;
     // Act
     controller.abort();
@@ -867,32 +691,32 @@ describe('createProcessor', () => {
     const ids = [`${tenant}/file`, `${tenant}/${MEMORY_KIND}`];
     const checkpoints = Object.fromEntries(await h.checkpoints.getMany(key, ids));
     expect(checkpoints).toEqual({ [ids[0]!]: { offset: 19, done: false } });
-    expect(await readAllNdjson(outputDir(h, tenant))).toHaveLength(20);
+    expect(await h.readOutput(tenant)).toHaveLength(20);
     expect(await h.deadLetters.list()).toEqual([]);
     expect(await h.queue.stats()).toMatchObject({ visible: 0, delayed: 0, inFlight: 0 });
   });
 
   it('throws AbortedError before any work when the signal is already aborted', async () => {
     // Prepare
-    const h = await createHarness();
+    const h = await createProcessorHarness();
     const tenant = newTenant();
-    await putRows(h, tenant, [{ type: 'file' }]);
-    const { key } = await putObject(h, tenant, 2);
+    await h.putRows(tenant, [{ type: 'file' }]);
+    const { key } = await h.putObject(tenant, 2);
     // Act
-    const error = await h.processor.processItem(firstItem(key), AbortSignal.abort()).catch((e: unknown) => e);
+    const error = await h.processItem({ key }, AbortSignal.abort()).catch((e: unknown) => e);
     // Assess
     expect(error).toBeInstanceOf(AbortedError);
-    expect(await readAllNdjson(outputDir(h, tenant))).toEqual([]);
+    expect(await h.readOutput(tenant)).toEqual([]);
   });
 
   it('keeps a destination’s checkpoint under its tenant/type id', async () => {
     // Prepare
-    const h = await createHarness();
+    const h = await createProcessorHarness();
     const tenant = newTenant();
-    await putRows(h, tenant, [{ type: 'file:archive' }]);
-    const { key } = await putObject(h, tenant, 1);
+    await h.putRows(tenant, [{ type: 'file:archive' }]);
+    const { key } = await h.putObject(tenant, 1);
     // Act
-    await h.processor.processItem(firstItem(key), signal());
+    await h.processItem({ key });
     // Assess
     const id = destinationId({ tenant_id: tenant, type: 'file:archive' });
     expect(id).toBe(`${tenant}/file:archive`);
@@ -901,7 +725,7 @@ describe('createProcessor', () => {
 
   describe('packing consecutive objects of one pod', () => {
     /** Objects of one pod with increasing file names (time order), 4 records each. */
-    async function putPodObjects(h: Harness, tenant: string, count: number) {
+    async function putPodObjects(h: ProcessorHarness, tenant: string, count: number) {
       const parts = objectKeyPartsFactory({ namespace: tenant, application: 'kube-apiserver' });
       const objects: { key: string; events: Record<string, unknown>[] }[] = [];
       for (let n = 0; n < count; n++) {
@@ -917,9 +741,9 @@ describe('createProcessor', () => {
 
     it('fills shared requests across objects and completes every object', async () => {
       // Prepare
-      const h = await createHarness();
+      const h = await createProcessorHarness();
       const tenant = newTenant();
-      await putRows(h, tenant, [{ type: MEMORY_KIND, packs: true, batch_events: 10 }]);
+      await h.putRows(tenant, [{ type: MEMORY_KIND, packs: true, batch_events: 10 }]);
       const objects = await putPodObjects(h, tenant, 3);
 
       // Act
@@ -940,16 +764,15 @@ describe('createProcessor', () => {
 
     it('completes the objects before a failed shared request and retries the rest, resuming without repeats', async () => {
       // Prepare
-      const h = await createHarness();
+      const h = await createProcessorHarness();
       const tenant = newTenant();
-      await putRows(h, tenant, [{ type: MEMORY_KIND, packs: true, batch_events: 5, behaviour: 'retryable', accept_batches: 1 }]);
+      await h.putRows(tenant, [{ type: MEMORY_KIND, packs: true, batch_events: 5, behaviour: 'retryable', accept_batches: 1 }]);
       const objects = await putPodObjects(h, tenant, 3);
 
       // Act
       const first = await h.processor.processItems(objects.map((o) => firstItem(o.key)), signal());
-      h.clock.nowMs += 60_000;
-      const retries = await h.queue.receive({ maxMessages: 10, waitMs: 0 });
-      await putRows(h, tenant, [{ type: MEMORY_KIND, packs: true, batch_events: 5 }]);
+      const retries = await h.receiveDue(60_000);
+      await h.putRows(tenant, [{ type: MEMORY_KIND, packs: true, batch_events: 5 }]);
       const second = await h.processor.processMessages(retries.map((m) => m.body), signal());
 
       // Assess
@@ -968,9 +791,9 @@ describe('createProcessor', () => {
 
     it('delivers an object named twice in one batch once; the copy finds it done', async () => {
       // Prepare
-      const h = await createHarness();
+      const h = await createProcessorHarness();
       const tenant = newTenant();
-      await putRows(h, tenant, [{ type: MEMORY_KIND, packs: true }]);
+      await h.putRows(tenant, [{ type: MEMORY_KIND, packs: true }]);
       const [a, b] = await putPodObjects(h, tenant, 2);
 
       // Act
@@ -984,15 +807,14 @@ describe('createProcessor', () => {
 
     it('dead-letters only the objects of a permanently failed batch; later objects are retried without using an attempt', async () => {
       // Prepare
-      const h = await createHarness();
+      const h = await createProcessorHarness();
       const tenant = newTenant();
-      await putRows(h, tenant, [{ type: MEMORY_KIND, packs: true, batch_events: 4, behaviour: 'permanent' }]);
+      await h.putRows(tenant, [{ type: MEMORY_KIND, packs: true, batch_events: 4, behaviour: 'permanent' }]);
       const objects = await putPodObjects(h, tenant, 3);
 
       // Act
       const results = await h.processor.processItems(objects.map((o) => firstItem(o.key)), signal());
-      h.clock.nowMs += 60_000;
-      const retries = await h.queue.receive({ maxMessages: 10, waitMs: 0 });
+      const retries = await h.receiveDue(60_000);
 
       // Assess
       const statuses = results.map((r) => r.status === 'fulfilled' && r.value.destinations[0]!.status);
@@ -1007,9 +829,9 @@ describe('createProcessor', () => {
 
     it('settles each object of a group on its own when settling one fails', async () => {
       // Prepare
-      const h = await createHarness();
+      const h = await createProcessorHarness();
       const tenant = newTenant();
-      await putRows(h, tenant, [{ type: MEMORY_KIND, packs: true, batch_events: 2, behaviour: 'retryable' }]);
+      await h.putRows(tenant, [{ type: MEMORY_KIND, packs: true, batch_events: 2, behaviour: 'retryable' }]);
       const objects = await putPodObjects(h, tenant, 3);
       const send = h.queue.send.bind(h.queue);
       let sends = 0;
@@ -1028,9 +850,9 @@ describe('createProcessor', () => {
 
     it('delivers object by object when a matching destination does not pack', async () => {
       // Prepare
-      const h = await createHarness();
+      const h = await createProcessorHarness();
       const tenant = newTenant();
-      await putRows(h, tenant, [{ type: MEMORY_KIND, batch_events: 10 }, { type: 'file' }]);
+      await h.putRows(tenant, [{ type: MEMORY_KIND, batch_events: 10 }, { type: 'file' }]);
       const objects = await putPodObjects(h, tenant, 3);
 
       // Act
@@ -1039,14 +861,14 @@ describe('createProcessor', () => {
       // Assess
       expect(h.memory.built[0]!.sends).toBe(3);
       expect(results.every((r) => r.status === 'fulfilled' && r.value.result === 'completed')).toBe(true);
-      expect(await readAllNdjson(outputDir(h, tenant))).toEqual(objects.flatMap((o) => o.events));
+      expect(await h.readOutput(tenant)).toEqual(objects.flatMap((o) => o.events));
     });
 
     it('settles each message of a batch on its own: an invalid body is dead-lettered, the others delivered', async () => {
       // Prepare
-      const h = await createHarness();
+      const h = await createProcessorHarness();
       const tenant = newTenant();
-      await putRows(h, tenant, [{ type: MEMORY_KIND, packs: true }]);
+      await h.putRows(tenant, [{ type: MEMORY_KIND, packs: true }]);
       const objects = await putPodObjects(h, tenant, 2);
       const bodies = [...objects.map((o) => JSON.stringify({ v: 1, key: o.key, attempt: 0 })), 'not json'];
 
