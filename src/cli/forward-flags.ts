@@ -2,8 +2,7 @@ import type { Command } from 'commander';
 import {
   DEFAULT_FORWARD_HOST,
   DEFAULT_FORWARD_PORT,
-  type ForwardAuthConfig,
-  type ForwardConfig,
+  type ForwardInputOptions,
   readForwardAuthFile,
 } from '../ingest/forward/index.js';
 import { CliError } from './context.js';
@@ -16,12 +15,6 @@ export interface ForwardFlags {
   forwardTlsCert?: string;
   forwardTlsKey?: string;
   forwardAuth?: string;
-}
-
-/** The Forward input's listener and auth, as both runtimes take them. */
-export interface ForwardFlagOptions {
-  readonly config?: Partial<ForwardConfig>;
-  readonly auth?: Partial<ForwardAuthConfig>;
 }
 
 /** A commander parser for a port flag, naming the flag in its error. */
@@ -54,7 +47,7 @@ export function addForwardOptions(command: Command, forwardHelp: string, authHel
  *
  * @throws CliError when TLS or auth flags come without Forward, or a TLS flag without its pair
  */
-export async function forwardOptionsFromFlags(flags: ForwardFlags): Promise<ForwardFlagOptions | undefined> {
+export async function forwardOptionsFromFlags(flags: ForwardFlags): Promise<ForwardInputOptions | undefined> {
   if (flags.forwardPort === undefined && flags.forward !== true) {
     if (flags.forwardTlsCert || flags.forwardTlsKey || flags.forwardAuth) {
       throw new CliError('--forward-tls-cert, --forward-tls-key and --forward-auth need --forward or --forward-port.');

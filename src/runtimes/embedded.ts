@@ -8,7 +8,7 @@ import { ConfigValidationError, ErrorCode, RouterError } from '../domain/index.j
 import {
   createForwardServer,
   type ForwardAuthConfig,
-  type ForwardConfig,
+  type ForwardInputOptions,
   type ForwardServer,
   MIN_FORWARD_SECRET_CHARS,
   validateForwardAuthConfig,
@@ -63,17 +63,6 @@ export const ForwardKeySource = {
 } as const;
 export type ForwardKeySource = (typeof ForwardKeySource)[keyof typeof ForwardKeySource];
 
-/** The Fluent Forward input of the embedded router. */
-export interface EmbeddedForwardOptions {
-  /** Listener, limits and key mapping over `defaultForwardConfig()`; `port` 0 picks a free port. */
-  readonly config?: Partial<ForwardConfig>;
-  /**
-   * Shared key and users (the `--forward-auth` file's content). Default: `TLR_FORWARD_SHARED_KEY`
-   * for cluster `local` and every namespace, else a key generated into `<data-dir>/forward-shared-key`.
-   */
-  readonly auth?: Partial<ForwardAuthConfig>;
-}
-
 export interface EmbeddedRouterOptions {
   readonly dataDir: string;
   readonly host?: string;
@@ -107,7 +96,11 @@ export interface EmbeddedRouterOptions {
   /** Where `TLR_API_PSK` / `PSK_SECRET_NAME` / `TLR_FORWARD_SHARED_KEY` are read; default `process.env`. */
   readonly env?: NodeJS.ProcessEnv;
   /** Also start the Fluent Forward input; off when absent. */
-  readonly forward?: EmbeddedForwardOptions;
+  /**
+   * Also run the Fluent Forward input. Without `auth`: `TLR_FORWARD_SHARED_KEY` for cluster
+   * `local` and every namespace, else a key generated into `<data-dir>/forward-shared-key`.
+   */
+  readonly forward?: ForwardInputOptions;
 }
 
 /** A running embedded router. */

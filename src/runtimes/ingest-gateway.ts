@@ -14,6 +14,7 @@ import {
   type ForwardAddress,
   type ForwardAuthConfig,
   type ForwardConfig,
+  type ForwardInputOptions,
   type ForwardServer,
   MIN_FORWARD_SECRET_CHARS,
   validateForwardAuthConfig,
@@ -45,17 +46,6 @@ export const INGEST_TOKEN_ENV = 'TLR_INGEST_TOKEN';
 const PUT_SDK_ATTEMPTS = 3;
 const SETTINGS_CONTEXT = 'ingest gateway settings';
 
-/** The Fluent Forward input of the gateway. */
-export interface IngestGatewayForwardOptions {
-  /** Listener, TLS and limits over `defaultForwardConfig()`; `port` 0 picks a free port. */
-  readonly config?: Partial<ForwardConfig>;
-  /**
-   * Shared key, bindings and users (the `--forward-auth` file). Default: `TLR_FORWARD_SHARED_KEY`
-   * bound to `clusterId` and every namespace. A shared key is required either way.
-   */
-  readonly auth?: Partial<ForwardAuthConfig>;
-}
-
 /** What `startIngestGateway` is built from; the bucket and AWS settings come from `env`. */
 export interface IngestGatewayOptions {
   /** Holds the ingest buffer; must survive restarts (a PersistentVolume), or acked events are lost. */
@@ -72,8 +62,11 @@ export interface IngestGatewayOptions {
   readonly clusterId?: string;
   /** Batching and buffer limits over `defaultHttpIngestConfig()`. */
   readonly ingest?: Partial<HttpIngestConfig>;
-  /** Also accept Fluent Forward; off when absent. */
-  readonly forward?: IngestGatewayForwardOptions;
+  /**
+   * Also accept Fluent Forward; off when absent. Without `auth`: `TLR_FORWARD_SHARED_KEY` bound
+   * to `clusterId` and every namespace. A shared key is required either way.
+   */
+  readonly forward?: ForwardInputOptions;
   /** `SOURCE_BUCKET`, `AWS_*`, `TLR_INGEST_TOKEN`, `TLR_FORWARD_SHARED_KEY`; default `process.env`. */
   readonly env?: NodeJS.ProcessEnv;
 }

@@ -271,6 +271,17 @@ export const ForwardAuthConfigSchema = Type.Object(
 /** The Forward auth config, validated. */
 export type ForwardAuthConfig = Static<typeof ForwardAuthConfigSchema>;
 
+/**
+ * How a runtime is asked to run the Forward input (`tlr up`, `tlr ingest serve`): listener,
+ * TLS and limits over `defaultForwardConfig()`, and the `--forward-auth` file's content; each
+ * runtime says what it uses when `auth` is absent.
+ */
+export interface ForwardInputOptions {
+  /** `port` 0 picks a free port. */
+  readonly config?: Partial<ForwardConfig>;
+  readonly auth?: Partial<ForwardAuthConfig>;
+}
+
 function bindingErrors(field: string, clusterId: string, namespaces: readonly string[]): FieldError[] {
   const errors: FieldError[] = [];
   if (!isValidKeySegment(clusterId) || clusterId.startsWith(INTERNAL_KEY_PREFIX)) {

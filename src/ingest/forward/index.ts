@@ -26,6 +26,7 @@ export {
   ForwardAuthConfigSchema,
   type ForwardConfig,
   ForwardConfigSchema,
+  type ForwardInputOptions,
   type ForwardMappingConfig,
   ForwardMappingConfigSchema,
   ForwardUserSchema,
