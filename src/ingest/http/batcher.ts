@@ -27,6 +27,9 @@ export const INGEST_OBJECT_CONTENT_ENCODING = 'gzip';
 const OBJECT_BYTES_BUCKETS = [1024, 16_384, 131_072, 1_048_576, 4_194_304, 8_388_608, 16_777_216];
 
 /** What the batcher needs. */
+/** Least time between two warnings about failed writes of one step; the counter has every one. */
+const FAILURE_WARN_INTERVAL_MS = 60_000;
+
 export interface IngestBatcherOptions {
   readonly buffer: IngestBuffer;
   readonly objectStore: ObjectStore;
@@ -112,6 +115,7 @@ export function createIngestBatcher(options: IngestBatcherOptions): IngestBatche
     name: 'tlr_ingest_flushed_events_total',
     help: 'Buffered events written to the central store.',
   });
+  const lastWarnAtMs = new Map<string, number>();
   const flushFailures = counter(registry, {
     name: 'tlr_ingest_flush_failures_total',
     help: 'Ingest batches whose write failed, by step; the events stay buffered and are retried.',
@@ -156,12 +160,15 @@ export function createIngestBatcher(options: IngestBatcherOptions): IngestBatche
       const stage = error instanceof BatchStageError ? error.stage : FlushStage.PUT;
       flushFailures.inc({ stage });
       tally.failures++;
-      logger.warn('Writing an ingest batch failed; its events stay buffered and will be retried.', {
-        key: batch.key,
-        stage,
-        events: batch.events,
-        error: error instanceof BatchStageError ? error.cause : error,
-      });
+      // A store that stays down (full disk, S3 unreachable) fails every flush: warn once a
+      // minute per step, and count every failure.
+      const at = now();
+      const quiet = at - (lastWarnAtMs.get(stage) ?? Number.NEGATIVE_INFINITY) < FAILURE_WARN_INTERVAL_MS;
+      if (!quiet) lastWarnAtMs.set(stage, at);
+      logger[quiet ? 'debug' : 'warn'](
+        'Writing an ingest batch failed; its events stay buffered and will be retried (further failures of this step are only counted for a minute).',
+        { key: batch.key, stage, events: batch.events, error: error instanceof BatchStageError ? error.cause : error },
+      );
       return false;
     }
     objectsWritten.inc();

@@ -7,7 +7,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { buildObjectKey, formatKeyTimestamp, parseObjectKey } from '../../../src/domain/object-key.js';
 import { createIngestBatcher, type IngestBatcher } from '../../../src/ingest/http/batcher.js';
 import { defaultHttpIngestConfig, type HttpIngestConfig } from '../../../src/ingest/http/config.js';
-import { silentLogger } from '../../../src/logging/logger.js';
+import { createLogger, LogLevel, type Logger, silentLogger } from '../../../src/logging/logger.js';
 import { openDatabase, type SqliteDatabase } from '../../../src/stores/local/database.js';
 import { createSqliteIngestBuffer } from '../../../src/stores/local/ingest-buffer.js';
 import { createFileObjectStore } from '../../../src/stores/local/object-store.js';
@@ -82,14 +82,14 @@ describe('createIngestBatcher', () => {
 
   function batcherWith(
     overrides: Partial<HttpIngestConfig> = {},
-    deps: { objectStore?: ObjectStore; queue?: NotificationQueue | 'none' } = {},
+    deps: { objectStore?: ObjectStore; queue?: NotificationQueue | 'none'; logger?: Logger } = {},
   ): IngestBatcher {
     const batcher = createIngestBatcher({
       buffer,
       objectStore: deps.objectStore ?? objectStore,
       ...(deps.queue !== 'none' && { queue: deps.queue ?? queue }),
       config: { ...defaultHttpIngestConfig(), ...overrides },
-      logger: silentLogger,
+      logger: deps.logger ?? silentLogger,
       registry,
       now: () => clock,
     });
@@ -341,6 +341,36 @@ describe('createIngestBatcher', () => {
     expect(await metricValue(registry, 'tlr_ingest_flush_failures_total', { stage: 'put' })).toBe(1);
     expect(retried).toEqual({ objects: 1, events: 2, failures: 0 });
     expect([...(await readObjects(objectStore)).keys()]).toEqual([key]);
+  });
+
+  it('warns about a store that keeps failing once a minute per step, and counts every failure', async () => {
+    // Prepare
+    const warnings: string[] = [];
+    const logger = createLogger({
+      level: LogLevel.INFO,
+      write: (line) => {
+        const entry = JSON.parse(line) as { level: string; message: string };
+        if (entry.level === 'warn') warnings.push(entry.message);
+      },
+    });
+    const fullStore = createFileObjectStore({ rootDir: join(dir, 'objects'), maxBytes: 1 });
+    const failing = batcherWith({}, { objectStore: fullStore, logger });
+    await buffer.append(eventsFor(groupFactory(), 2), clock);
+
+    // Act: three failed flushes within a minute, then one a minute later.
+    for (let i = 0; i < 3; i++) {
+      await failing.flushAll();
+      clock += 10_000;
+    }
+    const withinMinute = warnings.length;
+    clock += 60_000;
+    await failing.flushAll();
+
+    // Assess
+    expect(withinMinute).toBe(1);
+    expect(warnings).toHaveLength(2);
+    expect(warnings[0]).toContain('Writing an ingest batch failed');
+    expect(await metricValue(registry, 'tlr_ingest_flush_failures_total', { stage: 'put' })).toBe(4);
   });
 
   it('cuts no new batches while an earlier batch still cannot be written', async () => {
