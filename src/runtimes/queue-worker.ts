@@ -58,6 +58,17 @@ export const DEFAULT_WORKER_CONCURRENCY = 4;
 export const DEFAULT_VISIBILITY_TIMEOUT_MS = 300_000;
 export const DEFAULT_WAIT_MS = 1_000;
 export const DEFAULT_STOP_GRACE_MS = 10_000;
+/** First pause before a message whose processing failed is received again; doubles per receive. */
+export const FAILURE_RETRY_BASE_MS = 5_000;
+
+/**
+ * How long a message whose processing failed stays hidden: 5 s after its first receive, then
+ * 10 s, 20 s, … never longer than the visibility timeout.
+ */
+export function failureRetryDelayMs(receiveCount: number, visibilityTimeoutMs: number): number {
+  return Math.min(visibilityTimeoutMs, FAILURE_RETRY_BASE_MS * 2 ** Math.max(0, Math.min(receiveCount - 1, 20)));
+}
+
 /** SQS returns at most 10 messages per receive. */
 const MAX_RECEIVE = 10;
 
@@ -123,12 +134,46 @@ export function createQueueWorker(options: QueueWorkerOptions): QueueWorker {
 
   const isStopping = (error: unknown) => error instanceof AbortedError || abort.signal.aborted;
 
+  /** Tells the queue the messages' processing begins, so a crash before it does not count against them. */
+  const markStarted = (messages: readonly QueueMessage[]) =>
+    Promise.all(
+      messages.map((m) =>
+        queue.markStarted?.(m.receiptHandle).catch((error: unknown) =>
+          logger.debug('Marking a message as started failed; a crash now would count as its attempt.', { messageId: m.id, error }),
+        ),
+      ),
+    );
+
+  /**
+   * A message whose processing failed (a store unreachable, say) comes back after a short pause
+   * that doubles with each receive, not after its whole visibility timeout: a brief outage
+   * then costs seconds, not minutes.
+   */
+  const retryLater = async (message: QueueMessage, error: unknown) => {
+    const delayMs = failureRetryDelayMs(message.receiveCount, visibilityTimeoutMs);
+    logger.error('Processing a message failed; it will be delivered again.', {
+      messageId: message.id,
+      receiveCount: message.receiveCount,
+      retryInMs: delayMs,
+      error,
+    });
+    await queue.changeVisibility(message.receiptHandle, delayMs).catch((cause: unknown) =>
+      logger.warn('Shortening the visibility of a failed message failed; it comes back after its visibility timeout.', {
+        messageId: message.id,
+        error: cause,
+      }),
+    );
+  };
+
   const handle = async (message: QueueMessage) => {
     const heartbeat = keepHidden([message]);
     try {
       const outcome = await scheduler.run(
         tenantOfMessage(message.body),
-        () => processor.processMessage(message.body, abort.signal),
+        async () => {
+          await markStarted([message]);
+          return processor.processMessage(message.body, abort.signal);
+        },
         release.signal,
       );
       await queue.delete(message.receiptHandle);
@@ -138,11 +183,8 @@ export function createQueueWorker(options: QueueWorkerOptions): QueueWorker {
         await queue.changeVisibility(message.receiptHandle, 0).catch(() => {});
         return;
       }
-      logger.error('Processing a message failed; it will be delivered again after its visibility timeout.', {
-        messageId: message.id,
-        receiveCount: message.receiveCount,
-        error,
-      });
+      clearInterval(heartbeat);
+      await retryLater(message, error);
     } finally {
       clearInterval(heartbeat);
     }
@@ -158,11 +200,7 @@ export function createQueueWorker(options: QueueWorkerOptions): QueueWorker {
       await queue.changeVisibility(message.receiptHandle, 0).catch(() => {});
       return;
     }
-    logger.error('Processing a message failed; it will be delivered again after its visibility timeout.', {
-      messageId: message.id,
-      receiveCount: message.receiveCount,
-      error: result.reason,
-    });
+    await retryLater(message, result.reason);
   };
 
   const handleBatch = async (tenant: SchedulerTenant, messages: QueueMessage[]) => {
@@ -172,12 +210,17 @@ export function createQueueWorker(options: QueueWorkerOptions): QueueWorker {
       try {
         settled = await scheduler.run(
           tenant,
-          () => (processor as BatchProcessor).processMessages(messages.map((m) => m.body), abort.signal),
+          async () => {
+            await markStarted(messages);
+            return (processor as BatchProcessor).processMessages(messages.map((m) => m.body), abort.signal);
+          },
           release.signal,
         );
       } catch (reason) {
         settled = messages.map(() => ({ status: 'rejected', reason }));
       }
+      // Settling sets each message's fate (deleted, or back after a pause): no more extensions.
+      clearInterval(heartbeat);
       for (const [index, message] of messages.entries()) {
         await settleOne(message, settled[index]!).catch((error: unknown) =>
           logger.error('Acknowledging a message failed; it will be delivered again.', { messageId: message.id, error }),

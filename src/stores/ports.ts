@@ -63,6 +63,13 @@ export interface NotificationQueue {
   delete(receiptHandle: string): Promise<void>;
   /** Changes how long a received message stays invisible (0 = visible again now). */
   changeVisibility(receiptHandle: string, visibilityTimeoutMs: number): Promise<void>;
+  /**
+   * Says that processing of a received message begins (it may have waited in the consumer's
+   * window for a slot until now). A queue that can tell then counts only started attempts
+   * toward its redrive limit when a crashed consumer's messages are released; SQS cannot, and
+   * has no such method.
+   */
+  markStarted?(receiptHandle: string): Promise<void>;
   /** Approximate depth, for metrics and status. */
   stats(): Promise<QueueStats>;
 }

@@ -5,7 +5,7 @@ import { AbortedError } from '../../src/domain/errors.js';
 import { type Logger, silentLogger } from '../../src/logging/index.js';
 import { encodeWorkItem } from '../../src/pipeline/notification.js';
 import type { MessageOutcome, Processor } from '../../src/pipeline/processor.js';
-import { createQueueWorker, type QueueWorkerOptions } from '../../src/runtimes/queue-worker.js';
+import { createQueueWorker, FAILURE_RETRY_BASE_MS, failureRetryDelayMs, type QueueWorkerOptions } from '../../src/runtimes/queue-worker.js';
 import {
   createSqliteQueue,
   openDatabase,
@@ -153,7 +153,7 @@ describe('createQueueWorker', () => {
     expect(await queue.stats()).toEqual({ visible: 0, inFlight: 0, delayed: 0, deadLettered: 0 });
   });
 
-  it('leaves a message whose processing failed; it comes back after the visibility timeout', async () => {
+  it('brings a message whose processing failed back after a short pause that doubles per receive', async () => {
     // Prepare
     const [body] = await sendMany(1);
     const error = vi.fn();
@@ -162,29 +162,48 @@ describe('createQueueWorker', () => {
     const processMessage = vi
       .fn<Processor['processMessage']>()
       .mockRejectedValueOnce(failure)
+      .mockRejectedValueOnce(failure)
       .mockResolvedValue({ items: [] });
     const onOutcome = vi.fn();
     const w = worker({ processMessage, processItem: vi.fn() }, { logger, onOutcome });
     await w.drain();
-    const afterFailure = await queue.stats();
-    clock.nowMs += VISIBILITY_TIMEOUT_MS - 1;
-    const justBefore = await queue.stats();
+    const afterFirst = await queue.stats();
+    clock.nowMs += FAILURE_RETRY_BASE_MS - 1;
+    const justBeforeFirstPause = await queue.stats();
     clock.nowMs += 1;
+    await w.drain();
+    clock.nowMs += 2 * FAILURE_RETRY_BASE_MS - 1;
+    const justBeforeSecondPause = await queue.stats();
+    clock.nowMs += 1;
+
     // Act
     await w.drain();
+
     // Assess
-    expect(afterFailure).toMatchObject({ visible: 0, inFlight: 1 });
-    expect(justBefore).toMatchObject({ visible: 0, inFlight: 1 });
-    expect(error).toHaveBeenCalledWith(
-      'Processing a message failed; it will be delivered again after its visibility timeout.',
-      expect.objectContaining({ receiveCount: 1, error: failure }),
+    expect(afterFirst).toMatchObject({ visible: 0, inFlight: 1 });
+    expect(justBeforeFirstPause).toMatchObject({ visible: 0, inFlight: 1 });
+    expect(justBeforeSecondPause).toMatchObject({ visible: 0, inFlight: 1 });
+    expect(error).toHaveBeenNthCalledWith(
+      1,
+      'Processing a message failed; it will be delivered again.',
+      expect.objectContaining({ receiveCount: 1, retryInMs: FAILURE_RETRY_BASE_MS, error: failure }),
     );
-    expect(processMessage).toHaveBeenCalledTimes(2);
-    expect(onOutcome).toHaveBeenCalledExactlyOnceWith(
-      { items: [] },
-      expect.objectContaining({ body, receiveCount: 2 }),
+    expect(error).toHaveBeenNthCalledWith(
+      2,
+      'Processing a message failed; it will be delivered again.',
+      expect.objectContaining({ receiveCount: 2, retryInMs: 2 * FAILURE_RETRY_BASE_MS }),
     );
+    expect(processMessage).toHaveBeenCalledTimes(3);
+    expect(onOutcome).toHaveBeenCalledExactlyOnceWith({ items: [] }, expect.objectContaining({ body, receiveCount: 3 }));
     expect(await queue.stats()).toMatchObject({ visible: 0, inFlight: 0 });
+  });
+
+  it('never pauses a failed message longer than the visibility timeout', () => {
+    // Act
+    const delays = [1, 2, 3, 10, 60].map((n) => failureRetryDelayMs(n, 30_000));
+
+    // Assess
+    expect(delays).toEqual([5_000, 10_000, 20_000, 30_000, 30_000]);
   });
 
   it('drains every message once and ends when the queue is empty', async () => {

@@ -35,7 +35,8 @@ export type SqliteQueue = NotificationQueue & {
    * Makes every received-but-not-deleted message visible now and voids its receipt handle.
    * Only for a process that knows no other consumer is alive (the embedded router holding
    * its data-directory lock): work a crashed run left in flight resumes at once instead of
-   * after its visibility timeout.
+   * after its visibility timeout. A message whose processing had not started (`markStarted`)
+   * gets its receive back, so only attempts count toward `maxReceiveCount`.
    * @returns how many messages were released
    */
   releaseInFlight(): number;
@@ -78,6 +79,13 @@ const QUEUE_MIGRATIONS: readonly Migration[] = [
       `);
     },
   },
+  {
+    version: 2,
+    description: 'queue_messages.started: whether processing of the current receive began',
+    up: (db: SqliteDatabase) => {
+      db.exec('ALTER TABLE queue_messages ADD COLUMN started INTEGER NOT NULL DEFAULT 0');
+    },
+  },
 ];
 
 /**
@@ -114,7 +122,7 @@ export function createSqliteQueue(db: SqliteDatabase, options: SqliteQueueOption
      WHERE queue = ? AND visible_at <= ? ORDER BY visible_at, seq LIMIT ?`,
   );
   const markReceived = db.prepare<[number, string, number]>(
-    'UPDATE queue_messages SET visible_at = ?, receipt_handle = ?, receive_count = receive_count + 1 WHERE seq = ?',
+    'UPDATE queue_messages SET visible_at = ?, receipt_handle = ?, receive_count = receive_count + 1, started = 0 WHERE seq = ?',
   );
   const insertDeadLetter = db.prepare<[number, number]>(
     `INSERT INTO queue_dead_letters (id, queue, body, receive_count, sent_at, moved_at)
@@ -123,6 +131,9 @@ export function createSqliteQueue(db: SqliteDatabase, options: SqliteQueueOption
   const deleteBySeq = db.prepare<[number]>('DELETE FROM queue_messages WHERE seq = ?');
   const deleteByHandle = db.prepare<[string, string]>(
     'DELETE FROM queue_messages WHERE queue = ? AND receipt_handle = ?',
+  );
+  const markStartedStatement = db.prepare<[string, string]>(
+    'UPDATE queue_messages SET started = 1 WHERE queue = ? AND receipt_handle = ?',
   );
   const setVisibleAt = db.prepare<[number, string, string]>(
     'UPDATE queue_messages SET visible_at = ? WHERE queue = ? AND receipt_handle = ?',
@@ -257,8 +268,13 @@ export function createSqliteQueue(db: SqliteDatabase, options: SqliteQueueOption
     wakeAll();
   }
 
+  // A receive whose processing never started (the message waited in the crashed consumer's
+  // window for a slot) is given back: only attempts count toward the redrive limit, so a run
+  // of crashes cannot push untouched messages into `queue_dead_letters`.
   const releaseStatement = db.prepare(
-    `UPDATE queue_messages SET visible_at = ?, receipt_handle = NULL
+    `UPDATE queue_messages SET visible_at = ?, receipt_handle = NULL,
+       receive_count = CASE WHEN started = 0 AND receive_count > 0 THEN receive_count - 1 ELSE receive_count END,
+       started = 0
      WHERE queue = ? AND receipt_handle IS NOT NULL AND visible_at > ?`,
   );
   function releaseInFlight(): number {
@@ -268,7 +284,11 @@ export function createSqliteQueue(db: SqliteDatabase, options: SqliteQueueOption
     return changes;
   }
 
-  return { send, receive, delete: deleteMessage, changeVisibility, stats, close, releaseInFlight };
+  async function markStarted(receiptHandle: string): Promise<void> {
+    markStartedStatement.run(queueName, receiptHandle);
+  }
+
+  return { send, receive, delete: deleteMessage, changeVisibility, markStarted, stats, close, releaseInFlight };
 }
 
 function validateOptions(options: {

@@ -511,6 +511,7 @@ describe('createSqliteQueue releaseInFlight', () => {
     await crashed.send('in flight');
     await crashed.send('delayed', { delayMs: 60_000 });
     const [taken] = await crashed.receive({ maxMessages: 10, waitMs: 0, visibilityTimeoutMs: 300_000 });
+    await crashed.markStarted(taken!.receiptHandle);
     const restarted = makeQueue({}, reopenDatabase());
 
     // Act
@@ -522,5 +523,26 @@ describe('createSqliteQueue releaseInFlight', () => {
     expect(released).toBe(1);
     expect(again.map((m) => [m.body, m.receiveCount])).toEqual([['in flight', 2]]);
     expect((await restarted.stats()).inFlight).toBe(1);
+  });
+
+  it('gives the receive back to a released message whose processing never started, so crashes cannot redrive it', async () => {
+    // Prepare: one message started and one only held, released after each of six crashes.
+    let queue = makeQueue({ maxReceiveCount: 5 });
+    await queue.send('held');
+    await queue.send('started');
+    for (let crash = 0; crash < 6; crash++) {
+      const received = await queue.receive({ maxMessages: 10, waitMs: 0, visibilityTimeoutMs: 300_000 });
+      const started = received.find((m) => m.body === 'started');
+      if (started) await queue.markStarted(started.receiptHandle);
+      queue = makeQueue({ maxReceiveCount: 5 }, reopenDatabase());
+      queue.releaseInFlight();
+    }
+
+    // Act
+    const last = await queue.receive({ maxMessages: 10, waitMs: 0 });
+
+    // Assess: the held message was never counted; the started one crossed the limit.
+    expect(last.map((m) => [m.body, m.receiveCount])).toEqual([['held', 1]]);
+    expect((await queue.stats()).deadLettered).toBe(1);
   });
 });
