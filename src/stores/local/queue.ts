@@ -31,6 +31,8 @@ export interface SqliteQueueOptions {
 export type SqliteQueue = NotificationQueue & {
   /** Ends pending long polls (they reject with AbortedError) and refuses further receives. */
   close(): void;
+  /** See `NotificationQueue.markStarted`: this queue always can tell. */
+  markStarted(receiptHandle: string): Promise<void>;
   /**
    * Makes every received-but-not-deleted message visible now and voids its receipt handle.
    * Only for a process that knows no other consumer is alive (the embedded router holding
