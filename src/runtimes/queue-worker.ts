@@ -3,9 +3,16 @@ import type { Registry } from 'prom-client';
 import type { SchedulerTenant } from '../delivery/index.js';
 import { AbortedError, ConfigValidationError } from '../domain/index.js';
 import type { Logger } from '../logging/index.js';
+import { counter } from '../metrics/index.js';
 import type { BatchProcessor, MessageOutcome, Processor } from '../pipeline/processor.js';
 import type { NotificationQueue, QueueMessage } from '../stores/ports.js';
-import { createTenantScheduler, DEFAULT_PREFETCH_FACTOR, groupByTenant, tenantOfMessage } from './tenant-scheduling.js';
+import {
+  createTenantScheduler,
+  DEFAULT_PREFETCH_FACTOR,
+  defaultMaxInFlightPerTenant,
+  groupByTenant,
+  tenantOfMessage,
+} from './tenant-scheduling.js';
 
 export interface QueueWorkerOptions {
   readonly queue: NotificationQueue;
@@ -69,6 +76,12 @@ export function failureRetryDelayMs(receiveCount: number, visibilityTimeoutMs: n
   return Math.min(visibilityTimeoutMs, FAILURE_RETRY_BASE_MS * 2 ** Math.max(0, Math.min(receiveCount - 1, 20)));
 }
 
+/**
+ * How long a message of a tenant that already fills its share of the window is put back for.
+ * Long enough that a slow tenant's backlog does not cycle through the queue many times a minute.
+ */
+export const DEFER_DELAY_MS = 10_000;
+
 /** SQS returns at most 10 messages per receive. */
 const MAX_RECEIVE = 10;
 
@@ -108,6 +121,19 @@ export function createQueueWorker(options: QueueWorkerOptions): QueueWorker {
   });
   /** Most messages (batches in batch mode) held at once, running or waiting for a slot. */
   const window = concurrency * prefetchFactor;
+  /**
+   * Most messages (batches) of one tenant held at once: as many waiting as may run. A tenant whose
+   * destination is slow would otherwise fill the whole window with work waiting for its own
+   * slots, and the worker would stop receiving anyone else's.
+   */
+  const maxHeldPerTenant = 2 * (options.maxInFlightPerTenant ?? defaultMaxInFlightPerTenant(concurrency));
+  const heldPerTenant = new Map<string, number>();
+  const deferred = options.registry
+    ? counter(options.registry, {
+      name: 'tlr_scheduler_deferred_total',
+      help: `Messages put back on the queue for ${DEFER_DELAY_MS / 1000} s because their tenant already had its share of the window held.`,
+    })
+    : undefined;
   /** Aborts work that already runs: only once the stop grace period is over. */
   const abort = new AbortController();
   /** Releases work that still waits for a slot: as soon as the worker stops. */
@@ -165,11 +191,11 @@ export function createQueueWorker(options: QueueWorkerOptions): QueueWorker {
     );
   };
 
-  const handle = async (message: QueueMessage) => {
+  const handle = async (tenant: SchedulerTenant, message: QueueMessage) => {
     const heartbeat = keepHidden([message]);
     try {
       const outcome = await scheduler.run(
-        tenantOfMessage(message.body),
+        tenant,
         async () => {
           await markStarted([message]);
           return processor.processMessage(message.body, abort.signal);
@@ -231,12 +257,45 @@ export function createQueueWorker(options: QueueWorkerOptions): QueueWorker {
     }
   };
 
-  const hold = (task: Promise<void>) => {
+  const hold = (tenant: SchedulerTenant, task: Promise<void>) => {
+    if (tenant !== undefined) heldPerTenant.set(tenant, (heldPerTenant.get(tenant) ?? 0) + 1);
     const tracked = task.finally(() => {
       held.delete(tracked);
+      if (tenant !== undefined) {
+        const left = (heldPerTenant.get(tenant) ?? 1) - 1;
+        if (left > 0) heldPerTenant.set(tenant, left);
+        else heldPerTenant.delete(tenant);
+      }
       slotFreed?.();
     });
     held.add(tracked);
+  };
+
+  /**
+   * Puts a tenant's messages back with a delay when that tenant already holds its share, as new
+   * messages (their receive count starts again: a deferral is not an attempt); false when it has
+   * room, or when putting back fails (the messages are then held as usual). Never while draining,
+   * which must not leave delayed work behind.
+   */
+  const deferIfOverShare = async (tenant: SchedulerTenant, messages: readonly QueueMessage[], draining: boolean) => {
+    if (draining || tenant === undefined || (heldPerTenant.get(tenant) ?? 0) < maxHeldPerTenant) return false;
+    try {
+      for (const message of messages) await queue.send(message.body, { delayMs: DEFER_DELAY_MS });
+    } catch (error) {
+      logger.warn('Putting back a message of a tenant over its share failed; holding it.', { tenant, error });
+      return false;
+    }
+    for (const message of messages) {
+      // A failed delete leaves both copies; the checkpoints make the second a no-op.
+      await queue.delete(message.receiptHandle).catch((error: unknown) =>
+        logger.warn('Deleting a deferred message failed; it will be processed twice, the second time as a no-op.', {
+          messageId: message.id,
+          error,
+        }),
+      );
+    }
+    deferred?.inc(messages.length);
+    return true;
   };
 
   const waitForSlot = () =>
@@ -268,9 +327,14 @@ export function createQueueWorker(options: QueueWorkerOptions): QueueWorker {
         continue;
       }
       if (options.batches) {
-        for (const [tenant, group] of groupByTenant(messages, (m) => m.body)) hold(handleBatch(tenant, group));
+        for (const [tenant, group] of groupByTenant(messages, (m) => m.body)) {
+          if (!(await deferIfOverShare(tenant, group, untilEmpty))) hold(tenant, handleBatch(tenant, group));
+        }
       } else {
-        for (const message of messages) hold(handle(message));
+        for (const message of messages) {
+          const tenant = tenantOfMessage(message.body);
+          if (!(await deferIfOverShare(tenant, [message], untilEmpty))) hold(tenant, handle(tenant, message));
+        }
       }
       if (messages.length === 0) {
         if (untilEmpty) {

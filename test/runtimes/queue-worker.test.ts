@@ -422,7 +422,8 @@ describe('createQueueWorker fair scheduling', () => {
 
   it('holds at most concurrency × prefetchFactor messages, hidden, while they wait', async () => {
     // Prepare
-    for (let i = 0; i < 20; i++) await queue.send(tenantBody('team-a'));
+    // Ten tenants, two messages each, in pairs: each tenant stays within its share (2 held).
+    for (let i = 0; i < 20; i++) await queue.send(tenantBody(`team-${Math.floor(i / 2)}`));
     const gate = gatedProcessor();
     const w = worker(gate.processor, { concurrency: 2, maxInFlightPerTenant: 1, prefetchFactor: 3 });
     w.start();
@@ -435,14 +436,14 @@ describe('createQueueWorker fair scheduling', () => {
 
     // Assess
     expect(stats).toMatchObject({ visible: 14, inFlight: 6 });
-    expect(gate.held).toHaveLength(1);
+    expect(gate.held).toHaveLength(2);
     gate.releaseAll();
     await w.stop(0);
   });
 
   it('gives messages still waiting for a slot back to the queue as soon as it stops', async () => {
     // Prepare
-    for (let i = 0; i < 3; i++) await queue.send(tenantBody('team-a'));
+    for (let i = 0; i < 3; i++) await queue.send(tenantBody(`team-${i}`));
     const gate = gatedProcessor();
     const deleteMessage = vi.spyOn(queue, 'delete');
     const w = worker(gate.processor, { concurrency: 1 });
@@ -462,6 +463,42 @@ describe('createQueueWorker fair scheduling', () => {
     expect(deleteMessage).toHaveBeenCalledTimes(1);
     expect(gate.state.calls).toBe(1);
     expect(await queue.stats()).toMatchObject({ visible: 2, inFlight: 0 });
+  });
+
+  it("puts a tenant's messages back for a while once it holds its share, so a slow tenant cannot fill the window", async () => {
+    // Prepare: a slow tenant with a backlog, then a quiet tenant's one message behind it.
+    const registry = new Registry();
+    for (let i = 0; i < 8; i++) await queue.send(tenantBody('slow'));
+    const quiet = tenantBody('quiet');
+    await queue.send(quiet);
+    const gate = gatedProcessor();
+    const w = worker(gate.processor, { concurrency: 2, maxInFlightPerTenant: 1, prefetchFactor: 4, registry });
+    w.start();
+
+    // Act: the slow tenant's first call never ends until released.
+    await gate.heldAtLeast(2);
+    const stats = await queue.stats();
+
+    // Assess: 'slow' holds 2 (1 running, 1 waiting), its other 6 wait delayed in the queue, and
+    // 'quiet' runs beside it.
+    expect(gate.held.map((h) => h.body).includes(quiet)).toBe(true);
+    expect(stats).toMatchObject({ visible: 0, inFlight: 3, delayed: 6 });
+    expect(await metricValue(registry, 'tlr_scheduler_deferred_total')).toBe(6);
+    gate.releaseAll();
+    await w.stop(0);
+  });
+
+  it('defers nothing while draining, so a drain leaves no delayed work behind', async () => {
+    // Prepare
+    for (let i = 0; i < 6; i++) await queue.send(tenantBody('slow'));
+    const { processor, bodies } = recordingProcessor();
+
+    // Act
+    await worker(processor, { concurrency: 2, maxInFlightPerTenant: 1 }).drain();
+
+    // Assess
+    expect(bodies).toHaveLength(6);
+    expect(await queue.stats()).toMatchObject({ visible: 0, inFlight: 0, delayed: 0 });
   });
 
   it('refuses a prefetchFactor that is not a whole number ≥ 1', () => {
