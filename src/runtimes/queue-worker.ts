@@ -122,7 +122,8 @@ export function createQueueWorker(options: QueueWorkerOptions): QueueWorker {
   /** Most messages (batches in batch mode) held at once, running or waiting for a slot. */
   const window = concurrency * prefetchFactor;
   /**
-   * Most messages (batches) of one tenant held at once: as many waiting as may run. A tenant whose
+   * A tenant's share of the window: as many waiting as may run. Past its share, a tenant may
+   * still use free room, but the last share of the window is kept for others: a tenant whose
    * destination is slow would otherwise fill the whole window with work waiting for its own
    * slots, and the worker would stop receiving anyone else's.
    */
@@ -279,6 +280,9 @@ export function createQueueWorker(options: QueueWorkerOptions): QueueWorker {
    */
   const deferIfOverShare = async (tenant: SchedulerTenant, messages: readonly QueueMessage[], draining: boolean) => {
     if (draining || tenant === undefined || (heldPerTenant.get(tenant) ?? 0) < maxHeldPerTenant) return false;
+    // Room beyond one more share: a tenant alone may use it, so a burst with nobody else waiting
+    // is not put back; only the last share of the window is kept for other tenants.
+    if (held.size < window - maxHeldPerTenant) return false;
     try {
       for (const message of messages) await queue.send(message.body, { delayMs: DEFER_DELAY_MS });
     } catch (error) {

@@ -465,7 +465,7 @@ describe('createQueueWorker fair scheduling', () => {
     expect(await queue.stats()).toMatchObject({ visible: 2, inFlight: 0 });
   });
 
-  it("puts a tenant's messages back for a while once it holds its share, so a slow tenant cannot fill the window", async () => {
+  it("puts a tenant's messages back for a while once only the last share of the window is left, so a slow tenant cannot fill it", async () => {
     // Prepare: a slow tenant with a backlog, then a quiet tenant's one message behind it.
     const registry = new Registry();
     for (let i = 0; i < 8; i++) await queue.send(tenantBody('slow'));
@@ -479,11 +479,31 @@ describe('createQueueWorker fair scheduling', () => {
     await gate.heldAtLeast(2);
     const stats = await queue.stats();
 
-    // Assess: 'slow' holds 2 (1 running, 1 waiting), its other 6 wait delayed in the queue, and
-    // 'quiet' runs beside it.
+    // Assess: of the window of 8, 'slow' holds 6 (1 running), its other 2 wait delayed in the
+    // queue, and 'quiet' runs beside it in the share kept for others.
     expect(gate.held.map((h) => h.body).includes(quiet)).toBe(true);
-    expect(stats).toMatchObject({ visible: 0, inFlight: 3, delayed: 6 });
-    expect(await metricValue(registry, 'tlr_scheduler_deferred_total')).toBe(6);
+    expect(stats).toMatchObject({ visible: 0, inFlight: 7, delayed: 2 });
+    expect(await metricValue(registry, 'tlr_scheduler_deferred_total')).toBe(2);
+    gate.releaseAll();
+    await w.stop(0);
+  });
+
+  it('puts nothing back for a tenant alone whose burst leaves the last share of the window free', async () => {
+    // Prepare
+    const registry = new Registry();
+    for (let i = 0; i < 6; i++) await queue.send(tenantBody('busy'));
+    const gate = gatedProcessor();
+    const w = worker(gate.processor, { concurrency: 2, maxInFlightPerTenant: 1, prefetchFactor: 4, registry });
+    w.start();
+
+    // Act
+    await gate.heldAtLeast(1);
+    for (let i = 0; i < 20; i++) await new Promise((resolve) => setImmediate(resolve));
+    const stats = await queue.stats();
+
+    // Assess
+    expect(stats).toMatchObject({ visible: 0, inFlight: 6, delayed: 0 });
+    expect(await metricValue(registry, 'tlr_scheduler_deferred_total')).toBe(0);
     gate.releaseAll();
     await w.stop(0);
   });
