@@ -1,3 +1,4 @@
+export { type EnvValues, wholeNumberFromEnv } from './env-values.js';
 export {
   commonConfigProperties,
   configSchemaFor,

@@ -1,5 +1,5 @@
 import type { Registry } from 'prom-client';
-import { ConfigValidationError, ErrorCode, type FieldError, RouterError } from '../domain/index.js';
+import { ConfigValidationError, ErrorCode, type FieldError, RouterError, wholeNumberFromEnv } from '../domain/index.js';
 import type { Logger } from '../logging/index.js';
 import { counter, gauge } from '../metrics/index.js';
 import type { NotificationQueue, ObjectStore } from '../stores/ports.js';
@@ -226,12 +226,5 @@ export function combineBackpressureChecks(checks: readonly BackpressureCheck[]):
  * @throws ConfigValidationError naming the variable when it is not a whole number ≥ 1
  */
 export function maxQueueBacklogFromEnv(env: NodeJS.ProcessEnv = process.env): number | undefined {
-  const raw = env[MAX_QUEUE_BACKLOG_ENV]?.trim();
-  if (!raw) return undefined;
-  const n = Number(raw);
-  if (Number.isSafeInteger(n) && n >= 1) return n;
-  throw new ConfigValidationError(
-    [{ field: MAX_QUEUE_BACKLOG_ENV, message: `must be a whole number ≥ 1, got '${raw}'` }],
-    'environment',
-  );
+  return wholeNumberFromEnv(env, MAX_QUEUE_BACKLOG_ENV);
 }

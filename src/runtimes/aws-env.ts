@@ -1,4 +1,4 @@
-import { ConfigValidationError, type FieldError } from '../domain/index.js';
+import { ConfigValidationError, type FieldError, wholeNumberFromEnv } from '../domain/index.js';
 import { type AwsSettings, awsSettingsFromEnv } from '../aws/index.js';
 import { LogLevel, parseLogLevel } from '../logging/index.js';
 import { defaultRouterTableNames } from '../stores/aws/dynamodb-tables.js';
@@ -57,14 +57,7 @@ const ROLE_ARN = /^arn:(aws|aws-cn|aws-us-gov):iam::\d{12}:role\/(?:[\w+=,.@-]+\
 const DAY_SECONDS = 86_400;
 
 function positiveInteger(env: NodeJS.ProcessEnv, name: string, fallback: number, errors: FieldError[]): number {
-  const raw = env[name]?.trim();
-  if (!raw) return fallback;
-  const n = Number(raw);
-  if (!Number.isInteger(n) || n < 1) {
-    errors.push({ field: name, message: `must be a whole number ≥ 1, got '${raw}'` });
-    return fallback;
-  }
-  return n;
+  return wholeNumberFromEnv(env, name, errors) ?? fallback;
 }
 
 /**

@@ -3,7 +3,7 @@ import {
   validateCircuitBreakerConfig,
   type ValidatedCircuitBreakerConfig,
 } from '../delivery/index.js';
-import { ConfigValidationError, type FieldError } from '../domain/index.js';
+import { ConfigValidationError, type FieldError, wholeNumberFromEnv } from '../domain/index.js';
 
 /** The environment variables of the per-destination circuit breakers, and the field each sets. */
 export const CircuitBreakerEnv = {
@@ -40,11 +40,8 @@ export function circuitBreakerConfigFromEnv(
     else found.push({ field: CircuitBreakerEnv.ENABLED, message: `must be 'true' or 'false', got '${enabled}'` });
   }
   for (const [name, field] of NUMERIC_FIELDS) {
-    const raw = env[name]?.trim();
-    if (!raw) continue;
-    const n = Number(raw);
-    if (!Number.isSafeInteger(n) || n < 1) found.push({ field: name, message: `must be a whole number ≥ 1, got '${raw}'` });
-    else overrides[field] = n;
+    const n = wholeNumberFromEnv(env, name, found);
+    if (n !== undefined) overrides[field] = n;
   }
   let config: ValidatedCircuitBreakerConfig | undefined;
   if (found.length === 0) {

@@ -5,7 +5,7 @@ import {
   type FairSchedulerHooks,
   type SchedulerTenant,
 } from '../delivery/index.js';
-import { ConfigValidationError, type FieldError, parseObjectKey } from '../domain/index.js';
+import { type FieldError, parseObjectKey, wholeNumberFromEnv } from '../domain/index.js';
 import { gauge } from '../metrics/index.js';
 import { parseNotification } from '../pipeline/notification.js';
 
@@ -38,14 +38,7 @@ export function maxInFlightPerTenantFromEnv(
   env: NodeJS.ProcessEnv = process.env,
   errors?: FieldError[],
 ): number | undefined {
-  const raw = env[MAX_IN_FLIGHT_PER_TENANT_ENV]?.trim();
-  if (!raw) return undefined;
-  const n = Number(raw);
-  if (Number.isSafeInteger(n) && n >= 1) return n;
-  const problem: FieldError = { field: MAX_IN_FLIGHT_PER_TENANT_ENV, message: `must be a whole number ≥ 1, got '${raw}'` };
-  if (!errors) throw new ConfigValidationError([problem], 'environment');
-  errors.push(problem);
-  return undefined;
+  return wholeNumberFromEnv(env, MAX_IN_FLIGHT_PER_TENANT_ENV, errors);
 }
 
 /**
