@@ -1,5 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { createSocket } from 'node:dgram';
+import { type AddressInfo, createServer } from 'node:net';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { encode } from '@msgpack/msgpack';
@@ -812,6 +813,23 @@ describe.skipIf(!hasOpenssl())('Forward server: TLS', () => {
   });
 });
 
+/** A UDP socket on a port number whose TCP side was free a moment ago; retried if another process races for it. */
+async function holdUdpPortFreeForTcp(): Promise<{ holder: ReturnType<typeof createSocket>; port: number }> {
+  for (let attempt = 0; ; attempt++) {
+    const probe = createServer();
+    const port = await new Promise<number>((resolve) => probe.listen(0, '127.0.0.1', () => resolve((probe.address() as AddressInfo).port)));
+    await new Promise((resolve) => probe.close(resolve));
+    const holder = createSocket('udp4');
+    const bound = await new Promise<boolean>((resolve) => {
+      holder.once('error', () => resolve(false));
+      holder.bind(port, '127.0.0.1', () => resolve(true));
+    });
+    if (bound) return { holder, port };
+    holder.close();
+    if (attempt >= 5) throw new Error('No port free for both TCP and UDP.');
+  }
+}
+
 describe('Forward server: UDP heartbeats', () => {
   /** Sends one datagram to the port and resolves with the answer, or undefined after `ms`. */
   async function udpExchange(port: number, payload: Buffer, ms = 2_000): Promise<Buffer | undefined> {
@@ -845,8 +863,8 @@ describe('Forward server: UDP heartbeats', () => {
 
   it('still serves TCP, with a warning, when the UDP port is taken by another process', async () => {
     // Prepare: hold a UDP port, then ask the server for the same port number.
-    const holder = createSocket('udp4');
-    const port = await new Promise<number>((resolve) => holder.bind(0, '127.0.0.1', () => resolve(holder.address().port)));
+    // A port whose TCP side was just free (the server needs it), held on the UDP side.
+    const { holder, port } = await holdUdpPortFreeForTcp();
     try {
       // Act
       const h = await startForwardHarness({ config: { port } });
