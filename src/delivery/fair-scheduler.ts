@@ -10,8 +10,10 @@ export type SchedulerTenant = string | undefined;
 export interface FairSchedulerHooks {
   /** A tenant's waiting items changed; 0 means it has none left (drop its series). */
   onWaitingChange?(tenant: SchedulerTenant, waiting: number): void;
-  /** The number of items running in all changed. */
+  /** The number of items running in all changed (parked ones included). */
   onInFlightChange?(inFlight: number): void;
+  /** The number of parked items (running past `slowAfterMs`, off the shared limit) changed. */
+  onParkedChange?(parked: number): void;
 }
 
 /** What `createFairScheduler` needs. */
@@ -20,6 +22,14 @@ export interface FairSchedulerOptions {
   readonly maxInFlight: number;
   /** Items of one tenant running at once; at least 1 (values above `maxInFlight` act as `maxInFlight`). */
   readonly maxInFlightPerTenant: number;
+  /**
+   * An item still running this long (ms) is parked: it gives its shared slot back, so work that
+   * waits on a slow destination holds its own tenant's slots only, not everyone's. It still
+   * counts toward its tenant's limit. Undefined: never park.
+   */
+  readonly slowAfterMs?: number;
+  /** Parked items at most; beyond, a slow item keeps its shared slot. Default `maxInFlight`. */
+  readonly maxParked?: number;
   readonly hooks?: FairSchedulerHooks;
 }
 
@@ -35,8 +45,10 @@ export interface FairScheduler {
    * @throws AbortedError when `signal` aborted before the work started
    */
   run<T>(tenant: SchedulerTenant, work: () => Promise<T>, signal?: AbortSignal): Promise<T>;
-  /** Items running now. */
+  /** Items running now, parked ones included. */
   inFlight(): number;
+  /** Items running past `slowAfterMs` that gave their shared slot back. */
+  parked(): number;
   /** Items waiting now. */
   waiting(): number;
 }
@@ -62,9 +74,10 @@ interface TenantState {
  */
 function checkLimits(options: FairSchedulerOptions): void {
   const errors: FieldError[] = [];
-  for (const field of ['maxInFlight', 'maxInFlightPerTenant'] as const) {
+  for (const field of ['maxInFlight', 'maxInFlightPerTenant', 'slowAfterMs', 'maxParked'] as const) {
     const value = options[field];
-    if (!Number.isSafeInteger(value) || value < 1) {
+    if (value === undefined && (field === 'slowAfterMs' || field === 'maxParked')) continue;
+    if (!Number.isSafeInteger(value) || value! < 1) {
       errors.push({ field, message: `must be a whole number ≥ 1, got ${String(value)}` });
     }
   }
@@ -74,6 +87,8 @@ function checkLimits(options: FairSchedulerOptions): void {
 /**
  * Creates a fair scheduler: per-tenant FIFO queues served round-robin (least recently served
  * first), at most `maxInFlight` items running in all and `maxInFlightPerTenant` per tenant.
+ * With `slowAfterMs`, an item running that long is parked: it leaves the shared count (at most
+ * `maxParked` at once, so never more than `maxInFlight + maxParked` run) but not its tenant's.
  * It holds whatever it is given: the caller bounds how much it hands over.
  *
  * @throws ConfigValidationError when a limit is not a whole number ≥ 1
@@ -83,11 +98,19 @@ function checkLimits(options: FairSchedulerOptions): void {
  */
 export function createFairScheduler(options: FairSchedulerOptions): FairScheduler {
   checkLimits(options);
-  const { maxInFlight, maxInFlightPerTenant, hooks } = options;
+  const { maxInFlight, maxInFlightPerTenant, hooks, slowAfterMs } = options;
+  const maxParked = options.maxParked ?? maxInFlight;
   const tenants = new Map<SchedulerTenant, TenantState>();
+  /** Items holding a shared slot. */
   let running = 0;
+  /** Items running past `slowAfterMs` that gave their shared slot back. */
+  let parked = 0;
+  /** Slow items that found no room to park, oldest first: the next to park when room frees. */
+  const overdue: (() => void)[] = [];
   let waiting = 0;
   let sequence = 0;
+
+  const changedInFlight = () => hooks?.onInFlightChange?.(running + parked);
 
   const limitOf = (tenant: SchedulerTenant) => (tenant === undefined ? maxInFlight : maxInFlightPerTenant);
 
@@ -124,7 +147,7 @@ export function createFairScheduler(options: FairSchedulerOptions): FairSchedule
       running++;
       state.lastServed = ++sequence;
       hooks?.onWaitingChange?.(tenant, state.queue.length);
-      hooks?.onInFlightChange?.(running);
+      changedInFlight();
       item.start();
     }
   }
@@ -144,6 +167,22 @@ export function createFairScheduler(options: FairSchedulerOptions): FairSchedule
         const item: WaitingItem = {
           start() {
             signal?.removeEventListener('abort', onAbort);
+            let isParked = false;
+            let finished = false;
+            const park = () => {
+              if (finished || isParked) return;
+              if (parked >= maxParked) {
+                overdue.push(park);
+                return;
+              }
+              isParked = true;
+              parked++;
+              running--;
+              hooks?.onParkedChange?.(parked);
+              dispatch();
+            };
+            const timer = slowAfterMs === undefined ? undefined : setTimeout(park, slowAfterMs);
+            timer?.unref();
             let result: Promise<T>;
             try {
               result = work();
@@ -151,9 +190,20 @@ export function createFairScheduler(options: FairSchedulerOptions): FairSchedule
               result = Promise.reject(error);
             }
             void result.then(resolve, reject).finally(() => {
+              finished = true;
+              clearTimeout(timer);
+              const waitingToPark = overdue.indexOf(park);
+              if (waitingToPark >= 0) overdue.splice(waitingToPark, 1);
               owner.running--;
-              running--;
-              hooks?.onInFlightChange?.(running);
+              if (isParked) {
+                parked--;
+                hooks?.onParkedChange?.(parked);
+                // Room to park: the oldest slow item still holding a shared slot takes it.
+                while (overdue.length > 0 && parked < maxParked) overdue.shift()!();
+              } else {
+                running--;
+              }
+              changedInFlight();
               forgetIfIdle(tenant, owner);
               dispatch();
             });
@@ -175,7 +225,8 @@ export function createFairScheduler(options: FairSchedulerOptions): FairSchedule
         dispatch();
       });
     },
-    inFlight: () => running,
+    inFlight: () => running + parked,
+    parked: () => parked,
     waiting: () => waiting,
   };
 }

@@ -40,6 +40,11 @@ export interface ParsedNotification {
 
 const WORK_ITEM_VERSION = 1;
 
+/** Where an item's progress is kept: its object key, apart per replay. */
+export function checkpointKey(item: WorkItem): string {
+  return item.replayId === undefined ? item.key : `${item.key}#replay:${item.replayId}`;
+}
+
 /** Serializes a work item as a queue message body. */
 export function encodeWorkItem(item: WorkItem): string {
   return JSON.stringify({

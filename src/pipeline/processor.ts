@@ -39,7 +39,7 @@ import { utcDay } from '../stores/ports.js';
 import { type DelayedRetryConfig, defaultDelayedRetryConfig, delayedRetryDelayMs } from './delayed-retry.js';
 import { createProcessorMetrics, type ProcessorMetrics } from './metrics.js';
 import type { DestinationStatusRecorder } from './status-recorder.js';
-import { encodeWorkItem, parseNotification, type WorkItem } from './notification.js';
+import { checkpointKey, encodeWorkItem, parseNotification, type WorkItem } from './notification.js';
 import { emptyReadStats, type ReadStats, readObjectRecords } from './object-reader.js';
 import type { ResolvedDestination, TenantDestinationResolver } from './tenant-destinations.js';
 
@@ -53,6 +53,11 @@ export const DeadLetterReason = {
   RETRIES_EXHAUSTED: 'retries_exhausted',
   /** The tenant's daily byte quota was used up; redrive after the UTC day ends. */
   QUOTA_EXCEEDED: 'quota_exceeded',
+  /**
+   * The embedded queue received the message too often without it being completed (the
+   * processor crashed or failed on it each time, without progress) and moved it off the queue.
+   */
+  RECEIVE_LIMIT_EXCEEDED: 'receive_limit_exceeded',
 } as const;
 
 /** The reason of a delivery not tried because the destination's circuit is open (then retried later). */
@@ -263,11 +268,6 @@ function circuitOpenFailure(nextProbeAtMs: number | undefined): Failure {
     reason: CIRCUIT_OPEN_REASON,
     message: `The destination failed repeatedly; its circuit is open${when}, so it was not called.`,
   };
-}
-
-/** The checkpoint key: replays keep their progress apart from the first delivery. */
-function checkpointKey(item: WorkItem): string {
-  return item.replayId === undefined ? item.key : `${item.key}#replay:${item.replayId}`;
 }
 
 /** Why a sink failed a batch: its own DeliveryError, or an unexpected error (a bug) retried later. */

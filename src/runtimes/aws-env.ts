@@ -4,7 +4,7 @@ import { LogLevel, parseLogLevel } from '../logging/index.js';
 import { defaultRouterTableNames } from '../stores/aws/dynamodb-tables.js';
 import type { ValidatedCircuitBreakerConfig } from '../delivery/index.js';
 import { circuitBreakerConfigFromEnv } from './circuit-breaker-env.js';
-import { maxInFlightPerTenantFromEnv } from './tenant-scheduling.js';
+import { maxInFlightPerTenantFromEnv, schedulerSlowMsFromEnv } from './tenant-scheduling.js';
 
 /** How `tlr process` runs. */
 export const ExecutionMode = { LAMBDA: 'lambda', SQS: 'sqs', MANUAL: 'manual', SCAN: 'scan' } as const;
@@ -47,6 +47,11 @@ export interface AwsRuntimeConfig {
    * undefined = `max(1, ceil(concurrency / 2))`.
    */
   readonly maxInFlightPerTenant?: number;
+  /**
+   * A message still processing after this many ms gives its shared slot back
+   * (`TLR_SCHEDULER_SLOW_MS`); undefined = `DEFAULT_SCHEDULER_SLOW_MS`.
+   */
+  readonly schedulerSlowMs?: number;
   /** Per-destination circuit breakers (`TLR_CIRCUIT_*`); default `defaultCircuitBreakerConfig()`. */
   readonly circuitBreaker?: ValidatedCircuitBreakerConfig;
   readonly logLevel: LogLevel;
@@ -92,6 +97,7 @@ export function awsRuntimeConfigFromEnv(mode: ExecutionMode, env: NodeJS.Process
   const ttlDays = positiveInteger(env, 'CHECKPOINT_TTL_DAYS', 30, errors);
   const circuitBreaker = circuitBreakerConfigFromEnv(env, errors);
   const maxInFlightPerTenant = maxInFlightPerTenantFromEnv(env, errors);
+  const schedulerSlowMs = schedulerSlowMsFromEnv(env, errors);
   const rawLevel = value('LOG_LEVEL');
   const logLevel = parseLogLevel(rawLevel);
   if (errors.length > 0) throw new ConfigValidationError(errors, 'environment');
@@ -114,6 +120,7 @@ export function awsRuntimeConfigFromEnv(mode: ExecutionMode, env: NodeJS.Process
     scanIntervalSeconds,
     concurrency,
     ...(maxInFlightPerTenant !== undefined && { maxInFlightPerTenant }),
+    ...(schedulerSlowMs !== undefined && { schedulerSlowMs }),
     circuitBreaker,
     logLevel,
     logLevelWasInvalid: rawLevel !== undefined && rawLevel.toLowerCase() !== logLevel && rawLevel.toLowerCase() !== 'warning',

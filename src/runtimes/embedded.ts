@@ -38,9 +38,9 @@ import { createDestinationStatusRecorder } from '../pipeline/status-recorder.js'
 import { createBuiltinSinkRegistry, type SinkRegistry } from '../sinks/registry.js';
 import type { IngestTokenStore } from '../stores/ports.js';
 import { routerVersion } from '../version.js';
-import { createLocalProcessor, DATA_LAYOUT, type LocalStores, openLocalStores } from './local-stores.js';
+import { createLocalProcessor, DATA_LAYOUT, type LocalStores, madeProgressSince, openLocalStores } from './local-stores.js';
 import { createQueueWorker, DEFAULT_WORKER_CONCURRENCY, type QueueWorkerOptions } from './queue-worker.js';
-import { maxInFlightPerTenantFromEnv } from './tenant-scheduling.js';
+import { maxInFlightPerTenantFromEnv, schedulerSlowMsFromEnv } from './tenant-scheduling.js';
 
 /** Listeners bind loopback unless told otherwise. */
 export const DEFAULT_HOST = '127.0.0.1';
@@ -81,6 +81,11 @@ export interface EmbeddedRouterOptions {
    * slot; default `TLR_MAX_IN_FLIGHT_PER_TENANT` in `env`, else `max(1, ceil(concurrency / 2))`.
    */
   readonly maxInFlightPerTenant?: number;
+  /**
+   * A message still processing after this many ms gives its shared slot back (it still counts
+   * toward its tenant's limit); default `TLR_SCHEDULER_SLOW_MS` in `env`, else 1,000.
+   */
+  readonly schedulerSlowMs?: number;
   /**
    * Notifications waiting (visible + delayed) above which ingest answers 503 and Forward stops
    * reading, because delivery is behind; default `TLR_MAX_QUEUE_BACKLOG` in `env`, else 10,000.
@@ -253,12 +258,19 @@ export async function startEmbeddedRouter(options: EmbeddedRouterOptions): Promi
   const circuitBreaker = options.circuitBreaker ?? circuitBreakerConfigFromEnv(env);
   const maxInFlightPerTenant = options.maxInFlightPerTenant ?? maxInFlightPerTenantFromEnv(env);
   const maxQueueBacklog = options.maxQueueBacklog ?? maxQueueBacklogFromEnv(env) ?? DEFAULT_MAX_QUEUE_BACKLOG;
-  const limitErrors = Object.entries({ concurrency: options.concurrency, maxInFlightPerTenant, maxQueueBacklog })
+  const schedulerSlowMs = options.schedulerSlowMs ?? schedulerSlowMsFromEnv(env);
+  const limitErrors = Object.entries({
+    concurrency: options.concurrency,
+    maxInFlightPerTenant,
+    maxQueueBacklog,
+    schedulerSlowMs,
+  })
     .filter(([, value]) => value !== undefined && !(Number.isSafeInteger(value) && value >= 1))
     .map(([field, value]) => ({ field, message: `must be a whole number ≥ 1, got ${String(value)}` }));
   if (limitErrors.length > 0) throw new ConfigValidationError(limitErrors, 'embedded router options');
   const stores = openLocalStores(options.dataDir, {
     ...(options.maxObjectStoreBytes !== undefined && { maxObjectBytes: options.maxObjectStoreBytes }),
+    logger,
   });
   let unlock: () => void;
   try {
@@ -269,7 +281,7 @@ export async function startEmbeddedRouter(options: EmbeddedRouterOptions): Promi
   }
 
   // Holding the lock, this process is the only consumer: what a crashed run had in flight resumes now.
-  const released = stores.queue.releaseInFlight();
+  const released = stores.queue.releaseInFlight(madeProgressSince(stores.checkpoints));
   if (released > 0) logger.warn('Resumed messages a previous run left in flight.', { count: released });
 
   const staticTokens: StaticIngestToken[] = options.ingestToken
@@ -295,6 +307,7 @@ export async function startEmbeddedRouter(options: EmbeddedRouterOptions): Promi
     logger,
     concurrency: options.concurrency ?? DEFAULT_WORKER_CONCURRENCY,
     ...(maxInFlightPerTenant !== undefined && { maxInFlightPerTenant }),
+    ...(schedulerSlowMs !== undefined && { slowAfterMs: schedulerSlowMs }),
     registry,
     ...(options.onOutcome !== undefined && { onOutcome: options.onOutcome }),
   });

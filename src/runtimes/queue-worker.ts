@@ -42,6 +42,11 @@ export interface QueueWorkerOptions {
    * Default 4.
    */
   readonly prefetchFactor?: number;
+  /**
+   * A message (batch) still processing after this many ms gives its shared slot back, still
+   * counting toward its tenant's limit (at most `concurrency` at once). Default 1,000.
+   */
+  readonly slowAfterMs?: number;
   /** Where `tlr_scheduler_waiting` and `tlr_scheduler_in_flight` go; none when absent. */
   readonly registry?: Registry;
 }
@@ -117,6 +122,7 @@ export function createQueueWorker(options: QueueWorkerOptions): QueueWorker {
   const scheduler = createTenantScheduler({
     concurrency,
     maxInFlightPerTenant: options.maxInFlightPerTenant,
+    slowAfterMs: options.slowAfterMs,
     registry: options.registry,
   });
   /** Most messages (batches in batch mode) held at once, running or waiting for a slot. */

@@ -11,6 +11,13 @@ import { parseNotification } from '../pipeline/notification.js';
 
 /** The environment variable bounding one tenant's messages in flight per replica. */
 export const MAX_IN_FLIGHT_PER_TENANT_ENV = 'TLR_MAX_IN_FLIGHT_PER_TENANT';
+/** The environment variable of the time after which a message still processing gives its shared slot back. */
+export const SCHEDULER_SLOW_MS_ENV = 'TLR_SCHEDULER_SLOW_MS';
+/**
+ * A message still processing after this many ms is parked (`FairSchedulerOptions.slowAfterMs`):
+ * about ten times a normal object's processing, so only work waiting on a slow destination is.
+ */
+export const DEFAULT_SCHEDULER_SLOW_MS = 1_000;
 /**
  * Messages a queue worker holds (received, kept hidden, waiting for a slot) per slot of
  * concurrency: enough look-ahead to find other tenants' work behind a noisy tenant's backlog.
@@ -42,6 +49,17 @@ export function maxInFlightPerTenantFromEnv(
 }
 
 /**
+ * Reads `TLR_SCHEDULER_SLOW_MS`.
+ *
+ * @param errors - when given, a bad value is added to it (reported with the rest of the environment) instead of thrown
+ * @returns the threshold, or undefined when the variable is unset (use `DEFAULT_SCHEDULER_SLOW_MS`)
+ * @throws ConfigValidationError naming the variable when it is not a whole number ≥ 1 and `errors` is not given
+ */
+export function schedulerSlowMsFromEnv(env: NodeJS.ProcessEnv = process.env, errors?: FieldError[]): number | undefined {
+  return wholeNumberFromEnv(env, SCHEDULER_SLOW_MS_ENV, errors);
+}
+
+/**
  * The tenant a queue message's work belongs to: the namespace of its first object key. Cheap
  * (one JSON parse, no I/O) and never throws: a body that cannot be read, or one naming no log
  * object, belongs to no tenant and goes to the processor, which dead-letters or ignores it.
@@ -69,7 +87,11 @@ export function schedulerMetricsHooks(registry: Registry): FairSchedulerHooks {
   });
   const inFlight = gauge(registry, {
     name: 'tlr_scheduler_in_flight',
-    help: 'Messages (or per-tenant batches) being processed now.',
+    help: 'Messages (or per-tenant batches) being processed now, parked ones included.',
+  });
+  const parked = gauge(registry, {
+    name: 'tlr_scheduler_parked',
+    help: 'Messages (or batches) processing longer than the slow threshold, which gave their shared slot back.',
   });
   return {
     onWaitingChange(tenant, count) {
@@ -79,6 +101,9 @@ export function schedulerMetricsHooks(registry: Registry): FairSchedulerHooks {
     },
     onInFlightChange(count) {
       inFlight.set(count);
+    },
+    onParkedChange(count) {
+      parked.set(count);
     },
   };
 }
@@ -91,10 +116,14 @@ export interface TenantSchedulerOptions {
   readonly maxInFlightPerTenant?: number | undefined;
   /** Where the scheduler gauges go; none when absent. */
   readonly registry?: Registry | undefined;
+  /** Default `DEFAULT_SCHEDULER_SLOW_MS`; at most `concurrency` messages are parked at once. */
+  readonly slowAfterMs?: number | undefined;
 }
 
 /**
- * The fair scheduler of a runtime: global limit `concurrency`, per-tenant limit as given.
+ * The fair scheduler of a runtime: global limit `concurrency`, per-tenant limit as given; a
+ * message still processing after `slowAfterMs` gives its shared slot back (at most `concurrency`
+ * of them), so a tenant whose destination answers slowly holds only its own slots.
  *
  * @throws ConfigValidationError when a limit is not a whole number ≥ 1
  */
@@ -102,6 +131,8 @@ export function createTenantScheduler(options: TenantSchedulerOptions): FairSche
   return createFairScheduler({
     maxInFlight: options.concurrency,
     maxInFlightPerTenant: options.maxInFlightPerTenant ?? defaultMaxInFlightPerTenant(options.concurrency),
+    slowAfterMs: options.slowAfterMs ?? DEFAULT_SCHEDULER_SLOW_MS,
+    maxParked: options.concurrency,
     ...(options.registry && { hooks: schedulerMetricsHooks(options.registry) }),
   });
 }

@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { createFairScheduler, type FairSchedulerOptions, type SchedulerTenant } from '../../src/delivery/fair-scheduler.js';
 import { AbortedError, ConfigValidationError } from '../../src/domain/index.js';
 
@@ -25,11 +25,13 @@ function harness(options: Omit<FairSchedulerOptions, 'hooks'>) {
   const now = { all: 0, perTenant: new Map<SchedulerTenant, number>() };
   const waitingSeen = new Map<SchedulerTenant, number>();
   const inFlightSeen: number[] = [];
+  const parkedSeen: number[] = [];
   const scheduler = createFairScheduler({
     ...options,
     hooks: {
       onWaitingChange: (tenant, waiting) => waitingSeen.set(tenant, waiting),
       onInFlightChange: (inFlight) => inFlightSeen.push(inFlight),
+      onParkedChange: (parked) => parkedSeen.push(parked),
     },
   });
   const submit = (tenant: SchedulerTenant, id: string, signal?: AbortSignal) =>
@@ -64,7 +66,7 @@ function harness(options: Omit<FairSchedulerOptions, 'hooks'>) {
     running.get(id)!();
     await settle();
   };
-  return { scheduler, submit, started, running, failing, peak, finish, waitingSeen, inFlightSeen };
+  return { scheduler, submit, started, running, failing, peak, finish, waitingSeen, inFlightSeen, parkedSeen };
 }
 
 describe('createFairScheduler', () => {
@@ -268,12 +270,97 @@ describe('createFairScheduler', () => {
   it.each([
     { maxInFlight: 0, maxInFlightPerTenant: 1, field: 'maxInFlight' },
     { maxInFlight: 2, maxInFlightPerTenant: 1.5, field: 'maxInFlightPerTenant' },
-  ])('refuses $field that is not a whole number ≥ 1', ({ maxInFlight, maxInFlightPerTenant, field }) => {
+    { maxInFlight: 2, maxInFlightPerTenant: 1, slowAfterMs: 0, field: 'slowAfterMs' },
+    { maxInFlight: 2, maxInFlightPerTenant: 1, slowAfterMs: 10, maxParked: -1, field: 'maxParked' },
+  ])('refuses $field that is not a whole number ≥ 1', ({ field, ...options }) => {
     // Act
-    const build = () => createFairScheduler({ maxInFlight, maxInFlightPerTenant });
+    const build = () => createFairScheduler(options);
 
     // Assess
     expect(build).toThrow(ConfigValidationError);
     expect(build).toThrow(field);
+  });
+});
+
+describe('createFairScheduler slow items', () => {
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  it('parks an item running past slowAfterMs: its shared slot goes to another tenant, its tenant slot stays taken', async () => {
+    // Prepare: team-a's two items take both shared slots; team-b waits.
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    const h = harness({ maxInFlight: 2, maxInFlightPerTenant: 2, slowAfterMs: 1_000 });
+    const a = [h.submit('team-a', 'a0'), h.submit('team-a', 'a1')];
+    await settle();
+    const b = [h.submit('team-b', 'b0'), h.submit('team-b', 'b1')];
+    const a2 = h.submit('team-a', 'a2');
+    await settle();
+    const startedBeforeSlow = [...h.started];
+
+    // Act
+    vi.advanceTimersByTime(1_000);
+    await settle();
+    const startedAfterSlow = [...h.started];
+    const counts = { parked: h.scheduler.parked(), inFlight: h.scheduler.inFlight() };
+    await h.finish('a0');
+    const afterParkedFinished = [...h.started];
+    await h.finish('b0');
+
+    // Assess
+    expect(startedBeforeSlow).toEqual(['a0', 'a1']);
+    expect(startedAfterSlow).toEqual(['a0', 'a1', 'b0', 'b1']);
+    expect(counts).toEqual({ parked: 2, inFlight: 4 });
+    // a2 waited for both: its tenant's slot (a0 finished) and a shared slot (b0 finished).
+    expect(afterParkedFinished).toEqual(['a0', 'a1', 'b0', 'b1']);
+    expect(h.started).toEqual(['a0', 'a1', 'b0', 'b1', 'a2']);
+    expect(h.parkedSeen).toEqual([1, 2, 1]);
+    while (h.running.size > 0) await h.finish([...h.running.keys()][0]!);
+    await Promise.all([...a, ...b, a2]);
+    expect(h.scheduler.parked()).toBe(0);
+    expect(h.scheduler.inFlight()).toBe(0);
+  });
+
+  it('parks at most maxParked items; a slow item without room parks when a parked one finishes', async () => {
+    // Prepare
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    const h = harness({ maxInFlight: 1, maxInFlightPerTenant: 1, slowAfterMs: 1_000, maxParked: 1 });
+    const items = [h.submit('team-a', 'a0'), h.submit('team-b', 'b0'), h.submit('team-c', 'c0')];
+    await settle();
+
+    // Act: a0 parks and b0 starts; b0 turns slow with no room to park, so c0 waits.
+    vi.advanceTimersByTime(1_000);
+    await settle();
+    vi.advanceTimersByTime(1_000);
+    await settle();
+    const whileFull = [...h.started];
+    await h.finish('a0');
+    const afterRoom = [...h.started];
+
+    // Assess
+    expect(whileFull).toEqual(['a0', 'b0']);
+    expect(afterRoom).toEqual(['a0', 'b0', 'c0']);
+    expect(h.peak.all).toBe(2);
+    while (h.running.size > 0) await h.finish([...h.running.keys()][0]!);
+    await Promise.all(items);
+    expect(h.scheduler.parked()).toBe(0);
+  });
+
+  it('never parks without slowAfterMs', async () => {
+    // Prepare
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    const h = harness({ maxInFlight: 1, maxInFlightPerTenant: 1 });
+    const items = [h.submit('team-a', 'a0'), h.submit('team-b', 'b0')];
+    await settle();
+
+    // Act
+    vi.advanceTimersByTime(3_600_000);
+    await settle();
+
+    // Assess
+    expect(h.started).toEqual(['a0']);
+    expect(h.scheduler.parked()).toBe(0);
+    while (h.running.size > 0) await h.finish([...h.running.keys()][0]!);
+    await Promise.all(items);
   });
 });

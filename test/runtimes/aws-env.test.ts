@@ -84,9 +84,9 @@ describe('awsRuntimeConfigFromEnv', () => {
     expect(config.replayTable).toBe('tlr-replay');
   });
 
-  it('reads TLR_MAX_IN_FLIGHT_PER_TENANT, and leaves it unset for the default when absent', () => {
+  it('reads TLR_MAX_IN_FLIGHT_PER_TENANT and TLR_SCHEDULER_SLOW_MS, and leaves them unset for the defaults when absent', () => {
     // Prepare
-    const env = { ...BASE, TLR_MAX_IN_FLIGHT_PER_TENANT: ' 3 ' };
+    const env = { ...BASE, TLR_MAX_IN_FLIGHT_PER_TENANT: ' 3 ', TLR_SCHEDULER_SLOW_MS: '2500' };
 
     // Act
     const set = awsRuntimeConfigFromEnv(ExecutionMode.MANUAL, env);
@@ -94,7 +94,9 @@ describe('awsRuntimeConfigFromEnv', () => {
 
     // Assess
     expect(set.maxInFlightPerTenant).toBe(3);
+    expect(set.schedulerSlowMs).toBe(2_500);
     expect(unset.maxInFlightPerTenant).toBeUndefined();
+    expect(unset.schedulerSlowMs).toBeUndefined();
   });
 
   it('uses INFO for an unknown LOG_LEVEL and says so', () => {
@@ -116,6 +118,7 @@ describe('awsRuntimeConfigFromEnv', () => {
     { mode: ExecutionMode.MANUAL, env: { ...BASE, SCAN_INTERVAL: 'soon', PROCESSOR_CONCURRENCY: '0' }, fields: ['SCAN_INTERVAL', 'PROCESSOR_CONCURRENCY'] },
     { mode: ExecutionMode.MANUAL, env: { ...BASE, CENTRAL_ACCOUNT_ID: '12345' }, fields: ['CENTRAL_ACCOUNT_ID'] },
     { mode: ExecutionMode.SQS, env: { TLR_MAX_IN_FLIGHT_PER_TENANT: '0' }, fields: ['TENANT_CONFIG_TABLE', 'SQS_QUEUE_URL', 'TLR_MAX_IN_FLIGHT_PER_TENANT'] },
+    { mode: ExecutionMode.MANUAL, env: { ...BASE, TLR_SCHEDULER_SLOW_MS: '1s' }, fields: ['TLR_SCHEDULER_SLOW_MS'] },
   ])('fails fast naming every bad variable ($fields)', ({ mode, env, fields }) => {
     // Prepare
     const read = () => awsRuntimeConfigFromEnv(mode, env);

@@ -117,6 +117,7 @@ describe('embedded router back-pressure', () => {
   it.each([
     { env: { TLR_MAX_IN_FLIGHT_PER_TENANT: '0' }, named: 'TLR_MAX_IN_FLIGHT_PER_TENANT' },
     { env: { TLR_MAX_QUEUE_BACKLOG: 'many' }, named: 'TLR_MAX_QUEUE_BACKLOG' },
+    { env: { TLR_SCHEDULER_SLOW_MS: '0' }, named: 'TLR_SCHEDULER_SLOW_MS' },
   ])('refuses to start on a bad $named, naming it, and leaves the data directory unlocked', async ({ env, named }) => {
     // Prepare
     const dataDir = await makeTempDir('tlr-embedded-backpressure-');

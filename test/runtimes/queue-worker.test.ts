@@ -120,6 +120,8 @@ function worker(processor: Processor, overrides: Partial<QueueWorkerOptions> = {
     logger: silentLogger,
     visibilityTimeoutMs: VISIBILITY_TIMEOUT_MS,
     waitMs: 0,
+    // Held calls never park unless a test asks: the counts below stay exact on a slow machine.
+    slowAfterMs: 3_600_000,
     ...overrides,
   });
 }
@@ -418,6 +420,32 @@ describe('createQueueWorker fair scheduling', () => {
     expect(inFlight).toBe(2);
     expect(await metricValue(registry, 'tlr_scheduler_waiting')).toBe(0);
     expect(await queue.stats()).toEqual({ visible: 0, inFlight: 0, delayed: 0, deadLettered: 0 });
+  });
+
+  it("starts another tenant's message once a slow one has run past slowAfterMs, keeping the slow tenant at its limit", async () => {
+    // Prepare: one slot; team-a's first call hangs (a slow destination), team-a has more behind it.
+    const slow = [tenantBody('team-a'), tenantBody('team-a')];
+    const quiet = tenantBody('team-b');
+    for (const body of [...slow, quiet]) await queue.send(body);
+    const gate = gatedProcessor();
+    const registry = new Registry();
+    const w = worker(gate.processor, { concurrency: 1, maxInFlightPerTenant: 1, slowAfterMs: 50, registry });
+    w.start();
+    await gate.heldAtLeast(1);
+
+    // Act: wait until a second call runs beside the hanging one.
+    await gate.heldAtLeast(2);
+    const running = gate.held.map((call) => call.body);
+    const parked = await metricValue(registry, 'tlr_scheduler_parked');
+    gate.releaseAll();
+    await gate.heldAtLeast(1);
+    gate.releaseAll();
+    await w.stop(1_000);
+
+    // Assess: team-b's message, not team-a's second, took the freed shared slot.
+    expect(running).toEqual([slow[0], quiet]);
+    expect(parked).toBe(1);
+    expect(gate.state.calls).toBe(3);
   });
 
   it('holds at most concurrency × prefetchFactor messages, hidden, while they wait', async () => {

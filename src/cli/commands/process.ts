@@ -81,6 +81,7 @@ export function registerProcessCommand(program: Command, io: CliIo, globals: () 
             logger,
             concurrency: config.concurrency,
             ...(config.maxInFlightPerTenant !== undefined && { maxInFlightPerTenant: config.maxInFlightPerTenant }),
+            ...(config.schedulerSlowMs !== undefined && { slowAfterMs: config.schedulerSlowMs }),
             registry,
             waitMs: sqsWaitMs(),
             batches: true,

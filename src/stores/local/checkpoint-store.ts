@@ -27,13 +27,22 @@ const CHECKPOINT_MIGRATIONS: readonly Migration[] = [
   },
 ];
 
+/** The embedded checkpoint store, which can also tell whether progress was made lately. */
+export type SqliteCheckpointStore = CheckpointStore & {
+  /**
+   * Whether any of these objects' checkpoints moved forward at or after `sinceMs` (epoch ms):
+   * a save that repeats older progress does not count.
+   */
+  savedSince(checkpointKeys: readonly string[], sinceMs: number): boolean;
+};
+
 /**
  * Creates the embedded checkpoint store: progress per (object, destination) in SQLite.
  * A save is one statement, durable on commit.
  *
  * @param db - the router's database, from `openDatabase`; the store migrates its table
  */
-export function createSqliteCheckpointStore(db: SqliteDatabase): CheckpointStore {
+export function createSqliteCheckpointStore(db: SqliteDatabase): SqliteCheckpointStore {
   migrate(db, 'checkpoints', CHECKPOINT_MIGRATIONS);
 
   // The destination ids travel as one JSON array, so one prepared statement serves any count.
@@ -53,7 +62,18 @@ export function createSqliteCheckpointStore(db: SqliteDatabase): CheckpointStore
      WHERE excluded."offset" > checkpoints."offset" OR (excluded.done = 1 AND checkpoints.done = 0)`,
   );
 
+  // `updated_at` moves only when a save moved the checkpoint forward (the WHERE above).
+  const selectSavedSince = db.prepare<[string, number], { found: number }>(
+    `SELECT 1 AS found FROM checkpoints
+     WHERE object_key IN (SELECT value FROM json_each(?)) AND updated_at >= ? LIMIT 1`,
+  );
+
   return {
+    savedSince(checkpointKeys: readonly string[], sinceMs: number): boolean {
+      if (checkpointKeys.length === 0) return false;
+      return selectSavedSince.get(JSON.stringify(checkpointKeys), sinceMs) !== undefined;
+    },
+
     async getMany(objectKey: string, destinationIds: readonly string[]): Promise<Map<string, Checkpoint>> {
       const checkpoints = new Map<string, Checkpoint>();
       if (destinationIds.length === 0) return checkpoints;

@@ -1,5 +1,5 @@
 export { createSqliteAuditLogStore } from './audit-log-store.js';
-export { createSqliteCheckpointStore } from './checkpoint-store.js';
+export { createSqliteCheckpointStore, type SqliteCheckpointStore } from './checkpoint-store.js';
 export { InvalidCursorError } from '../config-cursor.js';
 export { createSqliteConfigStore } from './config-store.js';
 export { type Migration, migrate, openDatabase, type SqliteDatabase } from './database.js';
@@ -11,5 +11,5 @@ export {
 export { createSqliteIngestBuffer } from './ingest-buffer.js';
 export { createFileObjectStore, type FileObjectStoreOptions, StoreFullError } from './object-store.js';
 export { createSqliteQuotaStore } from './quota-store.js';
-export { createSqliteQueue, type SqliteQueue, type SqliteQueueOptions } from './queue.js';
+export { createSqliteQueue, type QueueDeadLetter, type SqliteQueue, type SqliteQueueOptions } from './queue.js';
 export { createSqliteTokenStore, hashIngestToken, INGEST_TOKEN_PREFIX } from './token-store.js';

@@ -25,6 +25,21 @@ export interface SqliteQueueOptions {
   readonly pollIntervalMs?: number;
   /** The clock, in epoch ms; tests pass a fake one. Default `Date.now`. */
   readonly now?: () => number;
+  /**
+   * Told, after the move is committed, about messages the redrive backstop moved to
+   * `queue_dead_letters`, so they can be recorded where operators look (the embedded router
+   * writes them to the dead-letter store, for `tlr dlq`). It reports its own errors: a throw is
+   * ignored here, and the rows stay in `queue_dead_letters` either way.
+   */
+  readonly onDeadLetter?: (moved: readonly QueueDeadLetter[]) => Promise<void>;
+}
+
+/** A message the redrive backstop moved off the queue. */
+export interface QueueDeadLetter {
+  readonly id: string;
+  readonly body: string;
+  /** Receives it had, the last one included: more than `maxReceiveCount`. */
+  readonly receiveCount: number;
 }
 
 /** The SQLite-backed notification queue; `close` ends pending long polls. */
@@ -38,10 +53,15 @@ export type SqliteQueue = NotificationQueue & {
    * Only for a process that knows no other consumer is alive (the embedded router holding
    * its data-directory lock): work a crashed run left in flight resumes at once instead of
    * after its visibility timeout. A message whose processing had not started (`markStarted`)
-   * gets its receive back, so only attempts count toward `maxReceiveCount`.
+   * gets its receive back, so only attempts count toward `maxReceiveCount`; so does one whose
+   * attempt made progress, when `madeProgress` says so: a crash that interrupts a message which
+   * was moving forward is not the message's fault, and only attempts that crashed without any
+   * progress push it toward the backstop.
+   * @param madeProgress - whether durable progress was recorded for the message (its body)
+   *   since its processing began (epoch ms); a throw counts as no progress
    * @returns how many messages were released
    */
-  releaseInFlight(): number;
+  releaseInFlight(madeProgress?: (body: string, startedAtMs: number) => boolean): number;
 };
 
 interface MessageRow {
@@ -83,6 +103,7 @@ const QUEUE_MIGRATIONS: readonly Migration[] = [
   },
   {
     version: 2,
+    // Since version 3 of the code: the epoch ms at which processing began (any value > 0 is started).
     description: 'queue_messages.started: whether processing of the current receive began',
     up: (db: SqliteDatabase) => {
       db.exec('ALTER TABLE queue_messages ADD COLUMN started INTEGER NOT NULL DEFAULT 0');
@@ -134,8 +155,9 @@ export function createSqliteQueue(db: SqliteDatabase, options: SqliteQueueOption
   const deleteByHandle = db.prepare<[string, string]>(
     'DELETE FROM queue_messages WHERE queue = ? AND receipt_handle = ?',
   );
-  const markStartedStatement = db.prepare<[string, string]>(
-    'UPDATE queue_messages SET started = 1 WHERE queue = ? AND receipt_handle = ?',
+  // `started` keeps the first start of the current receive: a batch marked twice keeps its earliest time.
+  const markStartedStatement = db.prepare<[number, string, string]>(
+    'UPDATE queue_messages SET started = ? WHERE queue = ? AND receipt_handle = ? AND started = 0',
   );
   const setVisibleAt = db.prepare<[number, string, string]>(
     'UPDATE queue_messages SET visible_at = ? WHERE queue = ? AND receipt_handle = ?',
@@ -158,10 +180,10 @@ export function createSqliteQueue(db: SqliteDatabase, options: SqliteQueueOption
   // IMMEDIATE takes the write lock up front, so two processes receiving at once wait for
   // each other instead of failing to upgrade a read lock (SQLITE_BUSY).
   const receiveVisible = db.transaction(
-    (maxMessages: number, visibilityTimeoutMs: number): { received: QueueMessage[]; redriven: number } => {
+    (maxMessages: number, visibilityTimeoutMs: number): { received: QueueMessage[]; redriven: QueueDeadLetter[] } => {
       const receivedAtMs = now();
       const received: QueueMessage[] = [];
-      let redriven = 0;
+      const redriven: QueueDeadLetter[] = [];
       for (const row of selectVisible.all(queueName, receivedAtMs, maxMessages)) {
         const receiveCount = row.receive_count + 1;
         if (receiveCount > maxReceiveCount) {
@@ -169,7 +191,7 @@ export function createSqliteQueue(db: SqliteDatabase, options: SqliteQueueOption
           // consumer crashing on it) leaves the queue instead of looping forever.
           insertDeadLetter.run(receivedAtMs, row.seq);
           deleteBySeq.run(row.seq);
-          redriven += 1;
+          redriven.push({ id: row.id, body: row.body, receiveCount });
           continue;
         }
         const receiptHandle = newReceiptHandle(row.id);
@@ -238,9 +260,10 @@ export function createSqliteQueue(db: SqliteDatabase, options: SqliteQueueOption
     for (;;) {
       throwIfStopped(signal);
       const { received, redriven } = receiveVisible.immediate(maxMessages, visibilityTimeoutMs);
+      if (redriven.length > 0) await options.onDeadLetter?.(redriven).catch(() => {});
       if (received.length > 0) return received;
       // Rows moved to the dead letters made room: look again at once, the next ones may be fine.
-      if (redriven > 0) continue;
+      if (redriven.length > 0) continue;
       const remainingMs = deadlineMs - now();
       if (remainingMs <= 0) return received;
       await pause(Math.min(pollIntervalMs, remainingMs), signal);
@@ -271,23 +294,43 @@ export function createSqliteQueue(db: SqliteDatabase, options: SqliteQueueOption
   }
 
   // A receive whose processing never started (the message waited in the crashed consumer's
-  // window for a slot) is given back: only attempts count toward the redrive limit, so a run
-  // of crashes cannot push untouched messages into `queue_dead_letters`.
-  const releaseStatement = db.prepare(
-    `UPDATE queue_messages SET visible_at = ?, receipt_handle = NULL,
-       receive_count = CASE WHEN started = 0 AND receive_count > 0 THEN receive_count - 1 ELSE receive_count END,
-       started = 0
+  // window for a slot), or whose attempt made progress, is given back: only attempts that
+  // crashed without progress count toward the redrive limit, so a run of crashes cannot push
+  // untouched or advancing messages into `queue_dead_letters`.
+  const selectInFlight = db.prepare<[string, number], { seq: number; body: string; started: number }>(
+    `SELECT seq, body, started FROM queue_messages
      WHERE queue = ? AND receipt_handle IS NOT NULL AND visible_at > ?`,
   );
-  function releaseInFlight(): number {
-    const at = now();
-    const { changes } = releaseStatement.run(at, queueName, at);
+  const releaseRow = db.prepare<[number, number, number]>(
+    `UPDATE queue_messages SET visible_at = ?, receipt_handle = NULL,
+       receive_count = CASE WHEN ? = 1 AND receive_count > 0 THEN receive_count - 1 ELSE receive_count END,
+       started = 0
+     WHERE seq = ?`,
+  );
+  const releaseRows = db.transaction((at: number, giveBack: (row: { body: string; started: number }) => boolean) => {
+    let released = 0;
+    for (const row of selectInFlight.all(queueName, at)) {
+      releaseRow.run(at, giveBack(row) ? 1 : 0, row.seq);
+      released += 1;
+    }
+    return released;
+  });
+  function releaseInFlight(madeProgress?: (body: string, startedAtMs: number) => boolean): number {
+    const progressed = (body: string, startedAtMs: number) => {
+      try {
+        return madeProgress?.(body, startedAtMs) === true;
+      } catch {
+        return false;
+      }
+    };
+    const changes = releaseRows.immediate(now(), (row) => row.started === 0 || progressed(row.body, row.started));
     if (changes > 0) wakeAll();
     return changes;
   }
 
   async function markStarted(receiptHandle: string): Promise<void> {
-    markStartedStatement.run(queueName, receiptHandle);
+    // At least 1, so a clock at the epoch still reads as started.
+    markStartedStatement.run(Math.max(1, now()), queueName, receiptHandle);
   }
 
   return { send, receive, delete: deleteMessage, changeVisibility, markStarted, stats, close, releaseInFlight };

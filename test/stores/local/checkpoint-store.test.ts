@@ -1,14 +1,14 @@
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { createSqliteCheckpointStore } from '../../../src/stores/local/checkpoint-store.js';
+import { createSqliteCheckpointStore, type SqliteCheckpointStore } from '../../../src/stores/local/checkpoint-store.js';
 import { openDatabase, type SqliteDatabase } from '../../../src/stores/local/database.js';
-import type { Checkpoint, CheckpointStore } from '../../../src/stores/ports.js';
+import type { Checkpoint } from '../../../src/stores/ports.js';
 import { randomId } from '../../helpers/factories.js';
 import { makeTempDir, removeTempDirs } from '../../helpers/temp-dir.js';
 
 let dbPath: string;
 let db: SqliteDatabase;
-let store: CheckpointStore;
+let store: SqliteCheckpointStore;
 let objectKey: string;
 
 beforeEach(async () => {
@@ -153,5 +153,30 @@ describe('createSqliteCheckpointStore save', () => {
 
     // Assess
     await expect(saving).rejects.toBeInstanceOf(RangeError);
+  });
+});
+
+describe('createSqliteCheckpointStore savedSince', () => {
+  it('is true only for forward progress of the named objects at or after the time', async () => {
+    // Prepare
+    const other = `${objectKey}.other`;
+    await store.save(objectKey, 't/s3', { offset: 10, done: false });
+    const afterFirst = Date.now() + 1;
+    await new Promise((r) => setTimeout(r, 5));
+
+    // Act: a repeat of older progress, then progress on another object.
+    await store.save(objectKey, 't/s3', { offset: 5, done: false });
+    await store.save(other, 't/s3', { offset: 3, done: false });
+    const before = store.savedSince([objectKey], afterFirst);
+    const otherMoved = store.savedSince([objectKey, other], afterFirst);
+    const none = store.savedSince([], 0);
+    await store.save(objectKey, 't/s3', { offset: 10, done: true });
+    const afterDone = store.savedSince([objectKey], afterFirst);
+
+    // Assess
+    expect(before).toBe(false);
+    expect(otherMoved).toBe(true);
+    expect(none).toBe(false);
+    expect(afterDone).toBe(true);
   });
 });

@@ -2,7 +2,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { AbortedError, ConfigValidationError } from '../../../src/domain/errors.js';
 import { openDatabase, type SqliteDatabase } from '../../../src/stores/local/database.js';
-import { createSqliteQueue, type SqliteQueueOptions } from '../../../src/stores/local/queue.js';
+import { createSqliteQueue, type SqliteQueue, type SqliteQueueOptions } from '../../../src/stores/local/queue.js';
 import { makeTempDir, removeTempDirs } from '../../helpers/temp-dir.js';
 
 const START_MS = 1_767_225_600_000;
@@ -504,6 +504,38 @@ describe('createSqliteQueue options', () => {
   });
 });
 
+describe('createSqliteQueue onDeadLetter', () => {
+  it('tells about each message the backstop moved, after the move, and a throwing listener does not fail the receive', async () => {
+    // Prepare
+    const told: unknown[] = [];
+    let throwNext = true;
+    const queue: SqliteQueue = makeQueue({
+      maxReceiveCount: 1,
+      onDeadLetter: async (moved) => {
+        // Committed before the listener runs: the backstop already holds it.
+        const { deadLettered } = await queue.stats();
+        told.push(...moved.map((m) => ({ ...m, deadLettered })));
+        if (throwNext) {
+          throwNext = false;
+          throw new Error('listener failed');
+        }
+      },
+    });
+    await queue.send('poison');
+    await queue.send('fine');
+    const first = await queue.receive({ maxMessages: 1, waitMs: 0 });
+    await queue.changeVisibility(first[0]!.receiptHandle, 0);
+
+    // Act
+    const second = await queue.receive({ maxMessages: 1, waitMs: 0 });
+
+    // Assess
+    expect(second.map((m) => m.body)).toEqual(['fine']);
+    expect(told).toEqual([{ id: first[0]!.id, body: 'poison', receiveCount: 2, deadLettered: 1 }]);
+    expect((await queue.stats()).deadLettered).toBe(1);
+  });
+});
+
 describe('createSqliteQueue releaseInFlight', () => {
   it('makes messages a crashed consumer left in flight visible at once and voids their handles', async () => {
     // Prepare
@@ -544,5 +576,73 @@ describe('createSqliteQueue releaseInFlight', () => {
     // Assess: the held message was never counted; the started one crossed the limit.
     expect(last.map((m) => [m.body, m.receiveCount])).toEqual([['held', 1]]);
     expect((await queue.stats()).deadLettered).toBe(1);
+  });
+
+  it('gives the receive back to a started message whose attempt made progress, and asks with its start time', async () => {
+    // Prepare: two started messages released after each of six crashes; only one advances.
+    let queue = makeQueue({ maxReceiveCount: 5 });
+    await queue.send('advancing');
+    await queue.send('stuck');
+    const asked: [string, number][] = [];
+    for (let crash = 0; crash < 6; crash++) {
+      const received = await queue.receive({ maxMessages: 10, waitMs: 0, visibilityTimeoutMs: 300_000 });
+      clockMs += 1_000;
+      for (const message of received) await queue.markStarted(message.receiptHandle);
+      clockMs += 1_000;
+      queue = makeQueue({ maxReceiveCount: 5 }, reopenDatabase());
+      queue.releaseInFlight((body, startedAtMs) => {
+        asked.push([body, startedAtMs]);
+        return body === 'advancing';
+      });
+    }
+
+    // Act
+    const last = await queue.receive({ maxMessages: 10, waitMs: 0 });
+
+    // Assess: the advancing one still counts one receive; the stuck one crossed the limit.
+    expect(last.map((m) => [m.body, m.receiveCount])).toEqual([['advancing', 1]]);
+    expect((await queue.stats()).deadLettered).toBe(1);
+    expect(asked[0]).toEqual(['advancing', START_MS + 1_000]);
+    expect(asked.filter(([body]) => body === 'stuck')).toHaveLength(5);
+  });
+
+  it('counts the attempt when the progress check throws', async () => {
+    // Prepare
+    const crashed = makeQueue();
+    await crashed.send('body');
+    const [taken] = await crashed.receive({ maxMessages: 1, waitMs: 0, visibilityTimeoutMs: 300_000 });
+    await crashed.markStarted(taken!.receiptHandle);
+    const restarted = makeQueue({}, reopenDatabase());
+
+    // Act
+    const released = restarted.releaseInFlight(() => {
+      throw new Error('unreadable');
+    });
+    const [again] = await restarted.receive({ maxMessages: 1, waitMs: 0 });
+
+    // Assess
+    expect(released).toBe(1);
+    expect(again?.receiveCount).toBe(2);
+  });
+
+  it('keeps the first start time when a message is marked started twice', async () => {
+    // Prepare
+    const crashed = makeQueue();
+    await crashed.send('body');
+    const [taken] = await crashed.receive({ maxMessages: 1, waitMs: 0, visibilityTimeoutMs: 300_000 });
+    await crashed.markStarted(taken!.receiptHandle);
+    clockMs += 5_000;
+    await crashed.markStarted(taken!.receiptHandle);
+    const restarted = makeQueue({}, reopenDatabase());
+    const starts: number[] = [];
+
+    // Act
+    restarted.releaseInFlight((_body, startedAtMs) => {
+      starts.push(startedAtMs);
+      return false;
+    });
+
+    // Assess
+    expect(starts).toEqual([START_MS]);
   });
 });
